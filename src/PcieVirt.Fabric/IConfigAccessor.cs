@@ -1,0 +1,34 @@
+using PcieVirt.Pci;
+
+namespace PcieVirt.Fabric;
+
+/// <summary>A function's address as software names it: PCI segment (domain) and routing ID.</summary>
+public readonly record struct PciAddress(ushort Segment, Bdf Bdf) : IComparable<PciAddress>
+{
+    public int CompareTo(PciAddress other) =>
+        Segment != other.Segment ? Segment.CompareTo(other.Segment) : Bdf.CompareTo(other.Bdf);
+
+    /// <summary>lspci style: <c>bb:dd.f</c>, or <c>ssss:bb:dd.f</c> when asked for the domain.</summary>
+    public string ToString(bool withDomain) => withDomain ? $"{Segment:x4}:{Bdf}" : Bdf.ToString();
+    public override string ToString() => ToString(Segment != 0);
+}
+
+/// <summary>
+/// What host software sees of a PCI hierarchy through its configuration mechanism (ECAM): the
+/// functions that answer and their config registers. lspci, setpci and the host OS model use only
+/// this, as real tools use only the kernel's config accessors.
+/// </summary>
+public interface IConfigAccessor
+{
+    /// <summary>Name of the host / root complex this view belongs to.</summary>
+    string Name { get; }
+
+    /// <summary>Functions that currently answer config requests, sorted by segment, bus, device, function.</summary>
+    IReadOnlyList<PciAddress> Functions();
+
+    /// <summary>A configuration read; a function that does not exist completes with UR and reads all ones.</summary>
+    CompletionStatus Read(PciAddress address, int offset, int width, out uint value);
+
+    /// <summary>A configuration write; ignored (UR) for a function that does not exist.</summary>
+    CompletionStatus Write(PciAddress address, int offset, int width, uint value);
+}

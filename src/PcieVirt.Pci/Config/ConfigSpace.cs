@@ -1,0 +1,185 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace PcieVirt.Pci.Config;
+
+/// <summary>
+/// One function's 4 KiB configuration space: the register bytes plus per-bit masks that give every
+/// register its access semantics (PCIe Base Spec §7.4 "Configuration Register Types").
+/// A single masked write routine serves every register of every capability, so semantics cannot
+/// drift between registers; behaviour that must follow a write (VF Enable, Initiate FLR, BAR moves)
+/// is attached as an <see cref="IConfigWriteObserver"/> on the dwords it owns.
+/// </summary>
+public sealed class ConfigSpace
+{
+    /// <summary>PCI Express extended configuration space size.</summary>
+    public const int Size = 4096;
+    const int Dwords = Size / 4;
+
+    readonly byte[] _data = new byte[Size];
+    readonly byte[] _writable = new byte[Size];   // RW bits: take the written value
+    readonly byte[] _w1c = new byte[Size];        // RW1C bits: writing 1 clears
+    readonly byte[] _sticky = new byte[Size];     // bits kept across FLR / hot reset (RWS, RW1CS, ROS)
+    readonly byte[] _defaults = new byte[Size];   // value after reset
+    readonly IConfigWriteObserver?[] _observers = new IConfigWriteObserver?[Dwords];
+    readonly RegisterKind[] _kinds = new RegisterKind[Size];
+
+    /// <summary>Raw bytes (read-only view) — what a dump shows.</summary>
+    public ReadOnlySpan<byte> Bytes => _data;
+
+    /// <summary>Reads 1, 2 or 4 bytes at a naturally aligned offset, little-endian.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint Read(int offset, int width)
+    {
+        CheckAccess(offset, width);
+        return width switch
+        {
+            1 => _data[offset],
+            2 => BinaryPrimitives.ReadUInt16LittleEndian(_data.AsSpan(offset, 2)),
+            _ => BinaryPrimitives.ReadUInt32LittleEndian(_data.AsSpan(offset, 4)),
+        };
+    }
+
+    public byte Read8(int offset) => (byte)Read(offset, 1);
+    public ushort Read16(int offset) => (ushort)Read(offset, 2);
+    public uint Read32(int offset) => Read(offset, 4);
+
+    /// <summary>
+    /// A configuration write as a requester performs it: each bit takes the written value only where
+    /// it is writable, RW1C bits are cleared where a 1 is written, everything else is preserved
+    /// (read-only, HwInit, RsvdP) or stays zero (RsvdZ). Observers of the touched dword run afterwards.
+    /// </summary>
+    public void Write(int offset, int width, uint value)
+    {
+        CheckAccess(offset, width);
+        uint old = Read(offset, width);
+        for (int i = 0; i < width; i++)
+        {
+            int o = offset + i;
+            byte v = (byte)(value >> (8 * i));
+            byte wm = _writable[o];
+            byte next = (byte)((_data[o] & ~wm) | (v & wm));
+            next &= (byte)~(v & _w1c[o]);
+            _data[o] = next;
+        }
+        _observers[offset >> 2]?.OnConfigWrite(this, offset, width, old, value);
+    }
+
+    /// <summary>
+    /// Device-side update that bypasses the access masks: hardware setting a status bit, a device
+    /// model computing a read-only register (First VF Offset, Link Status), firmware HwInit values.
+    /// </summary>
+    public void SetRaw(int offset, int width, uint value)
+    {
+        if ((uint)offset > Size - (uint)width) throw new ArgumentOutOfRangeException(nameof(offset));
+        for (int i = 0; i < width; i++) _data[offset + i] = (byte)(value >> (8 * i));
+    }
+
+    /// <summary>Sets or clears <paramref name="bits"/> in a register from the device side.</summary>
+    public void SetBits(int offset, int width, uint bits, bool on)
+    {
+        uint v = Read(offset, width);
+        SetRaw(offset, width, on ? v | bits : v & ~bits);
+    }
+
+    /// <summary>
+    /// Declares a register: its reset value and which bits are RW, RW1C and sticky. Bits in none of
+    /// the masks are read-only from the requester's side. <paramref name="kind"/> documents the
+    /// register's dominant type for explain/lspci tooling.
+    /// </summary>
+    public void Define(int offset, int width, uint resetValue, uint writableMask = 0, uint w1cMask = 0,
+        uint stickyMask = 0, RegisterKind kind = RegisterKind.ReadOnly)
+    {
+        if ((uint)offset > Size - (uint)width) throw new ArgumentOutOfRangeException(nameof(offset));
+        if ((writableMask & w1cMask) != 0) throw new ArgumentException("a bit cannot be both RW and RW1C");
+        for (int i = 0; i < width; i++)
+        {
+            int o = offset + i;
+            int sh = 8 * i;
+            _data[o] = _defaults[o] = (byte)(resetValue >> sh);
+            _writable[o] = (byte)(writableMask >> sh);
+            _w1c[o] = (byte)(w1cMask >> sh);
+            _sticky[o] = (byte)(stickyMask >> sh);
+            _kinds[o] = kind;
+        }
+    }
+
+    /// <summary>Changes only the writable mask of a register (e.g. a BAR whose size is set later).</summary>
+    public void SetWritableMask(int offset, int width, uint writableMask)
+    {
+        for (int i = 0; i < width; i++) _writable[offset + i] = (byte)(writableMask >> (8 * i));
+    }
+
+    public uint WritableMask(int offset, int width) => Gather(_writable, offset, width);
+    public uint W1cMask(int offset, int width) => Gather(_w1c, offset, width);
+    public uint StickyMask(int offset, int width) => Gather(_sticky, offset, width);
+    public uint ResetValue(int offset, int width) => Gather(_defaults, offset, width);
+    public RegisterKind KindAt(int offset) => _kinds[offset];
+
+    /// <summary>Changes the value a register returns to on reset (device models that compute defaults).</summary>
+    public void SetResetValue(int offset, int width, uint value)
+    {
+        for (int i = 0; i < width; i++) _defaults[offset + i] = (byte)(value >> (8 * i));
+    }
+
+    /// <summary>Routes writes to the dwords in [<paramref name="offset"/>, +<paramref name="length"/>) to an observer.</summary>
+    public void Observe(int offset, int length, IConfigWriteObserver observer)
+    {
+        if ((offset & 3) != 0 || (length & 3) != 0) throw new ArgumentException("observers own whole dwords");
+        for (int d = offset >> 2; d < (offset + length) >> 2; d++) _observers[d] = observer;
+    }
+
+    /// <summary>
+    /// Returns every non-sticky bit to its reset value (FLR, hot reset). With
+    /// <paramref name="includeSticky"/> (fundamental/cold reset) sticky bits reset too.
+    /// </summary>
+    public void Reset(bool includeSticky = false)
+    {
+        for (int o = 0; o < Size; o++)
+        {
+            byte keep = includeSticky ? (byte)0 : _sticky[o];
+            _data[o] = (byte)((_data[o] & keep) | (_defaults[o] & ~keep));
+        }
+    }
+
+    static uint Gather(byte[] a, int offset, int width)
+    {
+        uint v = 0;
+        for (int i = 0; i < width; i++) v |= (uint)a[offset + i] << (8 * i);
+        return v;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void CheckAccess(int offset, int width)
+    {
+        // Config requests carry dword address + byte enables, so a 1/2/4-byte access must be naturally aligned.
+        if ((width != 1 && width != 2 && width != 4) || (uint)offset > Size - (uint)width || (offset & (width - 1)) != 0)
+            ThrowBadAccess(offset, width);
+    }
+
+    static void ThrowBadAccess(int offset, int width) =>
+        throw new ConfigAccessException($"config access of width {width} at 0x{offset:x3} is not a naturally aligned 1, 2 or 4 byte access inside 4 KiB");
+
+    /// <summary>True when (offset, width) is an access the config mechanism can carry.</summary>
+    public static bool IsValidAccess(int offset, int width) =>
+        (width == 1 || width == 2 || width == 4) && (uint)offset <= Size - (uint)width && (offset & (width - 1)) == 0;
+}
+
+/// <summary>Register types of PCIe Base Spec §7.4, used for documentation and explain output.</summary>
+public enum RegisterKind : byte
+{
+    ReadOnly, ReadWrite, Write1ToClear, HwInit, RsvdP, RsvdZ, Mixed,
+}
+
+/// <summary>Receives configuration writes after the masks have been applied.</summary>
+public interface IConfigWriteObserver
+{
+    /// <param name="config">The function's config space, already updated.</param>
+    /// <param name="offset">Offset of the access.</param>
+    /// <param name="width">1, 2 or 4.</param>
+    /// <param name="oldValue">The accessed bytes before the write.</param>
+    /// <param name="written">The value the requester wrote (before masking).</param>
+    void OnConfigWrite(ConfigSpace config, int offset, int width, uint oldValue, uint written);
+}
+
+public sealed class ConfigAccessException(string message) : Exception(message);
