@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using PcieVirt.Fabric;
-using PcieVirt.Fabric.Tlp;
 
 namespace PcieVirt.PciUtils;
 
