@@ -20,7 +20,7 @@ public sealed class ConfigImage
 
     public PciAddress Address { get; }
     public IConfigAccessor Host { get; }
-    /// <summary>Number of bytes read successfully: 0 (header unreadable), 256 or 4096.</summary>
+    /// <summary>Number of bytes read successfully: 64 (the standard header only), 256 or 4096.</summary>
     public int Length { get; private set; }
     public ReadOnlySpan<byte> Bytes => _bytes.AsSpan(0, Length);
 
@@ -28,8 +28,10 @@ public sealed class ConfigImage
     public static ConfigImage? Read(IConfigAccessor host, PciAddress address)
     {
         var img = new ConfigImage(address, host);
-        if (!img.Fill(0, 256)) return null;
-        img.Length = img.Fill(256, 4096) ? 4096 : 256;
+        // Like lspci: the 64-byte header must be readable; the rest of the legacy space and the
+        // extended space are used only when the function completes those reads.
+        if (!img.Fill(0, 64)) return null;
+        img.Length = !img.Fill(64, 256) ? 64 : img.Fill(256, 4096) ? 4096 : 256;
         return img;
     }
 
@@ -38,7 +40,7 @@ public sealed class ConfigImage
     {
         var img = new ConfigImage(address, host);
         bytes[..Math.Min(bytes.Length, 4096)].CopyTo(img._bytes);
-        img.Length = bytes.Length >= 4096 ? 4096 : 256;
+        img.Length = bytes.Length >= 4096 ? 4096 : bytes.Length >= 256 ? 256 : 64;
         return img;
     }
 

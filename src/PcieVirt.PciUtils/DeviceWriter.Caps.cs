@@ -40,7 +40,11 @@ internal sealed partial class DeviceWriter
                     case 0x00: P("Null\n"); break;
                     case 0x01: CapPm(where, cap); break;
                     case 0x02: P($"AGP version {X((cap >> 4) & 0xF, 0)}.{X(cap & 0xF, 0)}\n"); break;
-                    case 0x03: P("Vital Product Data\n"); break;
+                    case 0x03:
+                        // VPD contents need the VPD address/flag protocol; like lspci on a dump, report it unreadable.
+                        P("Vital Product Data\n");
+                        if (Verbose > 1) P("\t\tNot readable\n");
+                        break;
                     case 0x04: P($"Slot ID: {cap & 0x1F} slots, First{F(cap, 0x20)}, chassis {X(cap >> 8, 2)}\n"); break;
                     case 0x05: CapMsi(where, cap); break;
                     case 0x06: P("CompactPCI hot-swap <?>\n"); break;
@@ -62,7 +66,7 @@ internal sealed partial class DeviceWriter
                         canHaveExt = true;
                         break;
                     case 0x11: CapMsix(where, cap); break;
-                    case 0x12: P($"SATA HBA v{(cap >> 4) & 0xF}.{cap & 0xF}\n"); break;
+                    case 0x12: CapSata(where, cap); break;
                     case 0x13: P("PCI Advanced Features\n"); break;
                     case 0x14: P($"Enhanced Allocation (EA): NumEntries={cap & 0x3F}\n"); break;
                     default: P($"Capability ID {Hash02(id)} [{X(cap, 4)}]\n"); break;
@@ -74,7 +78,7 @@ internal sealed partial class DeviceWriter
     }
 
     /// <summary>C's <c>%#02x</c>: "0x" prefix unless the value is zero.</summary>
-    static string Hash02(int v) => v == 0 ? "00" : "0x" + X((uint)v, 2);
+    static string Hash02(int v) => v == 0 ? "00" : "0x" + X((uint)v, 0);
 
     void CapPm(int where, uint cap)
     {
@@ -107,6 +111,20 @@ internal sealed partial class DeviceWriter
             int m = where + (is64 ? 0x10 : 0x0C);
             P($"\t\tMasking: {X(_c.U32(m), 8)}  Pending: {X(_c.U32(m + 4), 8)}\n");
         }
+    }
+
+    void CapSata(int where, uint cap)
+    {
+        P($"SATA HBA v{(cap >> 4) & 0xF}.{cap & 0xF}");
+        if (Verbose < 2)
+        {
+            P("\n");
+            return;
+        }
+        uint bars = _c.U32(where + 4), bar = bars & 0xF;
+        if (bar is >= 4 and <= 9) P($" BAR{bar - 4} Offset={X((bars >> 4) & 0xFFFFF, 8)}\n");
+        else if (bar == 15) P(" InCfgSpace\n");
+        else P($" BAR??{bar}\n");
     }
 
     void CapMsix(int where, uint cap)

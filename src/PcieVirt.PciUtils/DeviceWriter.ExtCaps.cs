@@ -151,7 +151,7 @@ internal sealed partial class DeviceWriter
         uint w = _c.U16(where + 4);
         P($"\t\tPRICtl: Enable{F(w, 1)} Reset{F(w, 2)}\n");
         w = _c.U16(where + 6);
-        P($"\t\tPRISta: RF{F(w, 1)} UPRGI{F(w, 2)} Stopped{F(w, 0x100)} PASID{F(w, 0x8000)}\n");
+        P($"\t\tPRISta: RF{F(w, 1)} UPRGI{F(w, 2)} Stopped{F(w, 0x100)}\n");
         P($"\t\tPage Request Capacity: {X(_c.U32(where + 8), 8)}, Page Request Allocation: {X(_c.U32(where + 0xC), 8)}\n");
     }
 
@@ -170,9 +170,15 @@ internal sealed partial class DeviceWriter
         P("Latency Tolerance Reporting\n");
         if (Verbose < 2) return;
         uint snoop = _c.U16(where + 4), nosnoop = _c.U16(where + 6);
-        P($"\t\tMax snoop latency: {(ulong)(snoop & 0x3FF) * (1UL << (int)(((snoop >> 10) & 7) * 5))}ns\n");
-        P($"\t\tMax no snoop latency: {(ulong)(nosnoop & 0x3FF) * (1UL << (int)(((nosnoop >> 10) & 7) * 5))}ns\n");
+        P($"\t\tMax snoop latency: {(ulong)(snoop & 0x3FF) * LtrScale(snoop)}ns\n");
+        P($"\t\tMax no snoop latency: {(ulong)(nosnoop & 0x3FF) * LtrScale(nosnoop)}ns\n");
     }
+
+    /// <summary>
+    /// LTR latency scale 2^(5·scale) ns (PCIe Base Spec §7.8.2). Scale values 6–7 are reserved; lspci
+    /// computes them with a 32-bit shift, which wraps the shift count, and we print the same.
+    /// </summary>
+    static uint LtrScale(uint reg) => 1u << (int)((((reg >> 10) & 7) * 5) & 31);
 
     void CapSriov(int where)
     {

@@ -160,8 +160,8 @@ public static partial class Lspci
     /// </summary>
     public static void HexDump(TextWriter w, ConfigImage c, int level)
     {
-        int cnt = c.HeaderLayout == 2 ? 128 : 64;
-        if (level >= 2) cnt = 256;
+        int cnt = c.HeaderLayout == 2 && c.Length >= 128 ? 128 : 64;
+        if (level >= 2 && c.Length >= 256) cnt = 256;
         if (level >= 3 && c.Length >= 4096) cnt = 4096;
         var line = new char[4 + 16 * 3 + 1];
         for (int i = 0; i < cnt; i += 16)
