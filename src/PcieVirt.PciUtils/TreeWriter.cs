@@ -28,7 +28,7 @@ internal sealed class TreeWriter
     readonly Lspci.Context _ctx;
     readonly List<Lspci.Device> _devices;
     readonly DeviceFilter? _filter;
-    readonly Bridge _host = new() { Domain = None, Primary = None, Secondary = None, Subordinate = None };
+    readonly Bridge _host = new() { Primary = None, Subordinate = None };
     readonly List<Bridge> _chain = [];
     readonly Dictionary<Lspci.Device, Bridge> _bridgeOf = [];
     readonly char[] _line = new char[1024];
@@ -43,25 +43,23 @@ internal sealed class TreeWriter
 
     void Grow()
     {
-        foreach (var d in _devices)
-        {
-            uint dom = d.Config.Address.Segment;
-            if (_chain.Exists(b => b.Domain == dom)) continue;
-            _chain.Add(new Bridge { Domain = dom, Primary = None, Secondary = 0, Subordinate = None });
-        }
+        // One host bridge spans every bus of domain 0 (its secondary bus 0 always exists, as in
+        // lspci 3.9); other domains' root buses hang off it too.
+        _host.Domain = 0;
+        _host.Secondary = 0;
         foreach (var d in _devices)
         {
             var c = d.Config;
             if (c.ClassCode >> 8 != 0x06 || c.HeaderLayout is not (1 or 2)) continue;
             var b = new Bridge
             {
-                Domain = c.Address.Segment, Primary = c.Address.Bdf.Bus,
+                Domain = c.Address.Segment, Primary = c.U8(0x18),
                 Secondary = c.U8(0x19), Subordinate = c.U8(0x1A), Device = d,
             };
             _chain.Add(b);
             _bridgeOf[d] = b;
         }
-        // Each bridge hangs under the bridge whose bus range holds its primary bus.
+        // Each bridge hangs under the bridge (or the host) whose bus range holds its primary bus.
         foreach (var b in _chain)
         {
             Bridge? best = null;
@@ -69,12 +67,12 @@ internal sealed class TreeWriter
             {
                 if (c == b || (c != _host && b.Domain != c.Domain)) continue;
                 if (b.Primary < c.Secondary || b.Primary > c.Subordinate) continue;
-                if (best == null || best == _host || best.Subordinate - best.Primary > c.Subordinate - c.Primary) best = c;
+                if (best == null || best.Subordinate - best.Primary > c.Subordinate - c.Primary) best = c;
             }
             best?.Children.Add(b);
         }
-        foreach (var b in _chain)
-            if (b.Device != null && FindBus(b, b.Domain, b.Secondary) == null)
+        foreach (var b in Candidates())
+            if (FindBus(b, b.Domain, b.Secondary) == null)
                 b.Buses.Add(new Bus(b.Domain, b.Secondary));
         foreach (var d in _devices) Insert(d, _host);
     }
@@ -90,16 +88,10 @@ internal sealed class TreeWriter
     void Insert(Lspci.Device d, Bridge b)
     {
         uint dom = d.Config.Address.Segment, busNo = d.Config.Address.Bdf.Bus;
-        if (b == _host)
-        {
-            Bridge? pick = null;
-            for (int i = b.Children.Count - 1; i >= 0; i--)
-                if (b.Children[i].Domain == dom) { pick = b.Children[i]; break; }
-            b = pick ?? _host;
-        }
         var bus = FindBus(b, dom, busNo);
         if (bus == null)
         {
+            // Newest bridge first, as lspci links them.
             for (int i = b.Children.Count - 1; i >= 0; i--)
             {
                 var c = b.Children[i];
@@ -115,10 +107,7 @@ internal sealed class TreeWriter
         bus.Devices.Add(d);
     }
 
-    public void Write()
-    {
-        foreach (var b in _host.Children) ShowBridge(_filter, b, 0);
-    }
+    public void Write() => ShowBridge(_filter, _host, 0);
 
     int Append(int p, string s)
     {
