@@ -227,24 +227,26 @@ internal sealed partial class DeviceWriter
             }
             else pos = ConfigBase(i, count);
             if (flg == 0xFFFFFFFF) flg = 0;
-            if (pos == 0 && flg == 0 && len == 0) continue;
-            P(Verbose > 1 ? $"\tRegion {i}: " : "\t");
-
             uint hwLower = 0, hwUpper = 0;
             bool virt = false;
             if (info != null)
             {
-                // Live mode: a region the OS assigned while the function's own BAR reads zero
-                // (an SR-IOV VF) is "virtual".
+                // Live mode: the region's type comes from the OS (as sysfs resource flags do), so a
+                // register the OS does not report, such as the upper half of a 64-bit BAR, is not
+                // shown. A region the OS assigned while the function's own BAR reads zero (an SR-IOV
+                // VF) is "virtual".
                 hwLower = flg;
+                flg = len != 0 || pos != 0 ? (uint)(pos & 0xF) : 0;
                 if ((pos & 1) == (hwLower & 1))
                 {
                     if ((pos & 1) == 0 && (hwLower & 6) == 4 && i < count - 1) hwUpper = _c.U32(0x10 + 4 * (i + 1));
                     hwLower &= (hwLower & 1) != 0 ? ~3u : ~0xFu;
                     if (pos != 0 && hwLower == 0 && hwUpper == 0) virt = true;
                 }
-                flg = (uint)(pos & 0xF) | (pos == 0 ? flg & 0xF : 0);
+                else hwLower = 0;
             }
+            if (pos == 0 && flg == 0 && len == 0) continue;
+            P(Verbose > 1 ? $"\tRegion {i}: " : "\t");
 
             if ((flg & 1) != 0)
             {
