@@ -31,4 +31,11 @@ public interface IConfigAccessor
 
     /// <summary>A configuration write; ignored (UR) for a function that does not exist.</summary>
     CompletionStatus Write(PciAddress address, int offset, int width, uint value);
+
+    /// <summary>
+    /// What the host learned about a function at enumeration (BAR sizes, VF-ness, driver), as Linux
+    /// shows it in sysfs; null when unknown (tools then know only config registers, like
+    /// <c>lspci -F</c> reading a dump).
+    /// </summary>
+    FunctionInfo? Describe(PciAddress address) => null;
 }
