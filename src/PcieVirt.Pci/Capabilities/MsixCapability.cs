@@ -148,7 +148,7 @@ public sealed class MsixCapability : PciStandardCapability
 
     protected override void OnWrite(int rel, int width, uint oldValue, uint written)
     {
-        // Clearing Function Mask or setting MSI-X Enable releases pending vectors (§6.1.4.5).
+        // Clearing Function Mask or setting MSI-X Enable releases pending vectors (§6.1.4).
         if (RegisterBits.Touches(rel, width, MessageControl, 2)) DeliverPending();
     }
 
@@ -161,7 +161,7 @@ public sealed class MsixCapability : PciStandardCapability
 
     void ResetTable()
     {
-        // After reset every entry is masked (§7.7.2.5); address and data are cleared here for determinism.
+        // After reset every entry is masked (§7.7.2); address and data are cleared here for determinism.
         Array.Clear(_table);
         for (int i = 3; i < _table.Length; i += 4) _table[i] = VectorMaskBit;
         Array.Clear(_pba);
@@ -234,7 +234,7 @@ public sealed class MsixCapability : PciStandardCapability
             }
         }
 
-        // Pending bits are read-only (§7.7.2.6): writes are ignored.
+        // Pending bits are read-only (§7.7.2): writes are ignored.
         public void Write(ulong offset, ReadOnlySpan<byte> data) { }
     }
 }

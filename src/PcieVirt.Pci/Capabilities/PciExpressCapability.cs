@@ -405,9 +405,7 @@ public sealed class PciExpressCapability : PciStandardCapability
     /// </summary>
     void RequestInterrupt()
     {
-        int vector = Options.InterruptMessageNumber;
-        if (Function.FindCapability<MsixCapability>() is { IsEnabled: true } msix && vector < msix.TableSize) msix.Trigger(vector);
-        else if (Function.FindCapability<MsiCapability>() is { IsEnabled: true } msi && vector < msi.Options.VectorsRequested) msi.Trigger(vector);
+        CapabilityInterrupts.Request(Function, Options.InterruptMessageNumber);
         InterruptRequested?.Invoke(this);
     }
 
@@ -485,7 +483,7 @@ public sealed class PciExpressCapability : PciStandardCapability
         }
         if (SlotImplemented && RegisterBits.Touches(rel, width, SlotCtl, 2)
             && Options.HotPlugCapable && !Options.NoCommandCompletedSupport)
-            HotPlugEvent(CommandCompleted, CommandCompletedEnable); // commands complete at once (§6.7.3.2)
+            HotPlugEvent(CommandCompleted, CommandCompletedEnable); // commands complete at once (§6.7.3)
         if (PortType == PciePortType.RootPort && RegisterBits.Touches(rel, width, RootSta, 4)
             && (Reg(RootSta, 4) & RootPmeStatus) == 0 && _pmeRequests.Count > 0)
             LatchPme(_pmeRequests.Dequeue());

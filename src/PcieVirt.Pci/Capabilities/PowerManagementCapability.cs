@@ -30,7 +30,7 @@ public sealed record PowerManagementOptions
     public int AuxCurrentMilliamps { get; init; }
     /// <summary>
     /// No_Soft_Reset: when true a D3hot→D0 transition keeps the function's configuration; when false it
-    /// performs an internal reset (§5.3.1.4.1).
+    /// performs an internal reset (§5.3.1.4).
     /// </summary>
     public bool NoSoftReset { get; init; } = true;
     /// <summary>Device Specific Initialization (DSI) bit.</summary>
@@ -119,7 +119,7 @@ public sealed class PowerManagementCapability(PowerManagementOptions? options = 
         }
         if (before == DevicePowerState.D3Hot && requested == DevicePowerState.D0 && !Options.NoSoftReset)
         {
-            // §5.3.1.4.1: without No_Soft_Reset the function returns to D0uninitialized; sticky PME context survives.
+            // §5.3.1.4: without No_Soft_Reset the function returns to D0uninitialized; sticky PME context survives.
             Log.PowerStateSoftReset(Function.Logger, Function.Name);
             Function.Reset(ResetKind.FunctionLevel);
         }
