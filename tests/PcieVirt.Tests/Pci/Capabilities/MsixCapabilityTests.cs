@@ -168,6 +168,19 @@ public class MsixCapabilityTests
         Assert.That(_msix.IsPending(5), Is.False);
     }
 
+    [TestCase(1, Description = "byte write of Command")]
+    [TestCase(4, Description = "DWORD write of Command + Status")]
+    public void BusMasterSetByAnyAccessWidth_DeliversPending(int width)
+    {
+        Program(5, 0xFEE0_0000, 0x55);
+        Control(enable: true, functionMask: false);
+        _f.W(0x04, 2, 0x2); // memory space only
+        _msix.Trigger(5);
+        Assert.That(_up.Writes, Is.Empty);
+        _f.W(0x04, width, 0x6);
+        Assert.That(_up.Writes, Has.Count.EqualTo(1));
+    }
+
     [Test]
     public void Pba_IsReadOnly()
     {
