@@ -50,6 +50,9 @@ public abstract class PciCapability : IConfigWriteObserver
     /// <summary>Called after the function's config space was reset (FLR, hot reset); clears internal state.</summary>
     public virtual void OnReset(ResetKind kind) { }
 
+    /// <summary>Called after a requester write changed the function's Command register (e.g. Bus Master Enable).</summary>
+    public virtual void OnCommandChanged(PciCommand previous, PciCommand current) { }
+
     /// <summary>Called once every capability of the function is installed (cross-capability wiring).</summary>
     public virtual void OnFunctionSealed() { }
 

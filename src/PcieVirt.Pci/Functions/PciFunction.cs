@@ -361,7 +361,21 @@ public abstract class PciFunction : IConfigWriteObserver
     protected virtual void OnReset(ResetKind kind) { }
 
     void IConfigWriteObserver.OnConfigWrite(ConfigSpace config, int offset, int width, uint oldValue, uint written)
-        => OnHeaderWrite(offset, width, oldValue, written);
+    {
+        OnHeaderWrite(offset, width, oldValue, written);
+        // Capabilities whose behaviour depends on Command (MSI/MSI-X need Bus Master Enable) hear about changes.
+        if (offset < PciRegs.Command + 2 && offset + width > PciRegs.Command)
+        {
+            uint now = Config.Read16(PciRegs.Command), before = now;
+            for (int i = 0; i < width; i++)
+            {
+                int sh = (offset + i - PciRegs.Command) * 8;
+                if (sh is 0 or 8) before = (before & ~(0xFFu << sh)) | ((oldValue >> (8 * i)) & 0xFF) << sh;
+            }
+            if (before != now)
+                foreach (var c in _capabilities) c.OnCommandChanged((PciCommand)before, (PciCommand)now);
+        }
+    }
 
     /// <summary>Called after a write to the first 64 bytes (header).</summary>
     protected virtual void OnHeaderWrite(int offset, int width, uint oldValue, uint written) { }
