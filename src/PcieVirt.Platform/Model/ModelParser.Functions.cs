@@ -96,6 +96,7 @@ internal sealed partial class ModelParser
         foreach (var pf in ep.Functions)
         {
             if (pf.Capabilities.Sriov is not { } iov) continue;
+            if (iov.VfStride == 0 && iov.TotalVfs > 1) continue; // reported where the stride is read
             if (!ep.Functions.Any(f => f.Number == iov.FunctionDependencyLink))
                 ctx.Error(JsonPaths.Property(iov.Path, "functionDependencyLink"), $"{iov.FunctionDependencyLink} is not a function number of this device");
             foreach (var (_, vf, rid) in ep.VirtualFunctions().Where(v => v.Pf == pf))
@@ -129,7 +130,7 @@ internal sealed partial class ModelParser
         var name = r.String("name", required: true);
         if (name != null) ClaimName(scope, name, r, path);
         var identity = r.Object("identity", true, IdentityProperties) is { } ir ? ParseIdentity(ir, isBridge: false) : null;
-        var bars = ParseBars(r, "bars", forVf: false);
+        var bars = ParseBars(r, "bars", forVf: false, out var brokenBars);
 
         uint rom = 0;
         if (r.Number("expansionRom", 0, ulong.MaxValue) is { } rv)
@@ -145,7 +146,7 @@ internal sealed partial class ModelParser
         var caps = new CapabilitiesModel();
         bool autoOffset = false;
         if (r.Object("capabilities", false, "pm", "msi", "msix", "pcie", "aer", "acs", "ari", "dsn", "sriov") is { IsObject: true } cr)
-            (caps, autoOffset) = ParseCapabilities(cr, bars, (int)(number?.Value ?? 0));
+            (caps, autoOffset) = ParseCapabilities(cr, bars, brokenBars, (int)(number?.Value ?? 0));
 
         var kind = r.String("device") ?? FunctionModel.GenericDeviceKind;
         if (!DeviceKindPattern().IsMatch(kind))
@@ -180,9 +181,10 @@ internal sealed partial class ModelParser
     /// BARs of a function or VF BARs of a PF (§7.5.1.2.1, §9.3.3): index 0..5, a power-of-two size,
     /// a 64-bit BAR taking the next register too. Sorted by index.
     /// </summary>
-    IReadOnlyList<BarDefinition> ParseBars(ObjectReader parent, string property, bool forVf)
+    IReadOnlyList<BarDefinition> ParseBars(ObjectReader parent, string property, bool forVf, out HashSet<int> broken)
     {
         var bars = new List<BarDefinition>();
+        broken = []; // indices declared with an error already reported; checks that refer to them stay quiet
         var taken = new Dictionary<int, string>(); // register index → who uses it
         string what = forVf ? "VF BAR" : "BAR";
         foreach (var (e, path) in parent.Array(property))
@@ -205,7 +207,7 @@ internal sealed partial class ModelParser
                 ctx.Error(r.PathOf("kind"), "VF BARs decode memory only; VFs have no I/O space (§9.3.3)");
                 ok = false;
             }
-            if (size is { } sv && kind is { } k && !CheckBarSize(r.PathOf("size"), sv, k, forVf)) ok = false;
+            if (size is { } sv && kind is { } k && !(forVf && k == BarKind.Io) && !CheckBarSize(r.PathOf("size"), sv, k, forVf)) ok = false;
             if (index is { } iv && kind == BarKind.Memory64 && iv.Value == 5)
             {
                 ctx.Error(r.PathOf("index"), $"a 64-bit {what} takes two registers and cannot start at index 5");
@@ -231,6 +233,7 @@ internal sealed partial class ModelParser
                 }
             }
             if (ok) bars.Add(new BarDefinition((int)index!.Value.Value, kind!.Value, size!.Value.Value, prefetchable));
+            else if (index is { } bi) broken.Add((int)bi.Value);
         }
         bars.Sort((a, b) => a.Index.CompareTo(b.Index));
         return bars.AsReadOnly();
@@ -251,7 +254,7 @@ internal sealed partial class ModelParser
 
     // ───────────────────────────── capabilities ─────────────────────────────
 
-    (CapabilitiesModel, bool AutoOffset) ParseCapabilities(ObjectReader r, IReadOnlyList<BarDefinition> bars, int functionNumber)
+    (CapabilitiesModel, bool AutoOffset) ParseCapabilities(ObjectReader r, IReadOnlyList<BarDefinition> bars, HashSet<int> brokenBars, int functionNumber)
     {
         PowerManagementModel? pm = null;
         if (r.Object("pm", false, "d1", "d2", "pmeSupport", "noSoftReset") is { IsObject: true } pr)
@@ -282,7 +285,7 @@ internal sealed partial class ModelParser
             msi = new MsiModel { Vectors = vectors, Is64Bit = mr.Bool("is64Bit", d.Is64Bit), PerVectorMask = mr.Bool("perVectorMask", d.PerVectorMask) };
         }
 
-        var msix = r.Object("msix", false, MsixProperties) is { IsObject: true } xr ? ParseMsix(xr, bars, forVf: false) : null;
+        var msix = r.Object("msix", false, MsixProperties) is { IsObject: true } xr ? ParseMsix(xr, bars, brokenBars, forVf: false) : null;
 
         var pcie = new PcieCapabilityModel();
         if (r.Object("pcie", false, "maxPayload", "flr", "extendedTag") is { IsObject: true } cr)
@@ -329,7 +332,7 @@ internal sealed partial class ModelParser
     /// MSI-X (§7.7.2): the table (16 bytes per entry) and the PBA (8 bytes per 64 entries) each lie
     /// inside an implemented memory BAR at a QWORD-aligned offset, and do not overlap.
     /// </summary>
-    MsixModel? ParseMsix(ObjectReader r, IReadOnlyList<BarDefinition> bars, bool forVf)
+    MsixModel? ParseMsix(ObjectReader r, IReadOnlyList<BarDefinition> bars, HashSet<int> brokenBars, bool forVf)
     {
         var size = r.Number("tableSize", 1, 2048, required: true);
         var tableBar = r.Number("tableBar", 0, 5, required: true);
@@ -355,17 +358,23 @@ internal sealed partial class ModelParser
             PbaOffset = (uint)pbaOffset!.Value.Value,
         };
         string what = forVf ? "VF BAR" : "BAR";
-        bool tableFits = CheckMsixRegion(r, "tableBar", "tableOffset", "the MSI-X table", model.TableBar, model.TableOffset, model.TableBytes, bars, what);
-        bool pbaFits = CheckMsixRegion(r, r.Has("pbaBar") ? "pbaBar" : "tableBar", "pbaOffset", "the PBA", model.PbaBar, model.PbaOffset, model.PbaBytes, bars, what);
+        // A BAR problem is reported once even when the table and the PBA share the BAR.
+        bool tableBarOk = CheckMsixBar(r, "tableBar", "the MSI-X table", model.TableBar, bars, brokenBars, what);
+        bool pbaBarOk = model.PbaBar == model.TableBar
+            ? tableBarOk
+            : CheckMsixBar(r, "pbaBar", "the PBA", model.PbaBar, bars, brokenBars, what);
+        bool tableFits = tableBarOk && CheckMsixFits(r, "tableOffset", "the MSI-X table", model.TableBar, model.TableOffset, model.TableBytes, bars, what);
+        bool pbaFits = pbaBarOk && CheckMsixFits(r, "pbaOffset", "the PBA", model.PbaBar, model.PbaOffset, model.PbaBytes, bars, what);
         if (tableFits && pbaFits && model.TableBar == model.PbaBar
             && new AddressRange(model.TableOffset, model.TableBytes).Overlaps(new AddressRange(model.PbaOffset, model.PbaBytes)))
             ctx.Error(r.PathOf("pbaOffset"), $"the PBA at 0x{model.PbaOffset:x} ({model.PbaBytes} bytes) overlaps the MSI-X table at 0x{model.TableOffset:x} ({model.TableBytes} bytes)");
         return model;
     }
 
-    bool CheckMsixRegion(ObjectReader r, string barProperty, string offsetProperty, string region, int barIndex, uint offset, uint length,
-        IReadOnlyList<BarDefinition> bars, string what)
+    /// <summary>The BAR holding an MSI-X structure must be an implemented memory BAR (named by its first register).</summary>
+    bool CheckMsixBar(ObjectReader r, string barProperty, string region, int barIndex, IReadOnlyList<BarDefinition> bars, HashSet<int> brokenBars, string what)
     {
+        if (brokenBars.Contains(barIndex)) return false;
         var bar = bars.FirstOrDefault(b => b.Index == barIndex);
         if (bar == null)
         {
@@ -380,12 +389,15 @@ internal sealed partial class ModelParser
             ctx.Error(r.PathOf(barProperty), $"{what}{barIndex} is an I/O BAR; {region} must lie in memory space");
             return false;
         }
-        if ((ulong)offset + length > bar.Size)
-        {
-            ctx.Error(r.PathOf(offsetProperty), $"{region} at 0x{offset:x} ({length} bytes) does not fit in {what}{barIndex} of {ModelNumber.FormatSize(bar.Size)}");
-            return false;
-        }
         return true;
+    }
+
+    bool CheckMsixFits(ObjectReader r, string offsetProperty, string region, int barIndex, uint offset, uint length, IReadOnlyList<BarDefinition> bars, string what)
+    {
+        var bar = bars.First(b => b.Index == barIndex);
+        if ((ulong)offset + length <= bar.Size) return true;
+        ctx.Error(r.PathOf(offsetProperty), $"{region} at 0x{offset:x} ({length} bytes) does not fit in {what}{barIndex} of {ModelNumber.FormatSize(bar.Size)}");
+        return false;
     }
 
     (SriovModel?, bool AutoOffset) ParseSriov(ObjectReader r, int functionNumber)
@@ -440,8 +452,8 @@ internal sealed partial class ModelParser
             }
         }
         int dependency = r.Int("functionDependencyLink", 0, 255, functionNumber);
-        var vfBars = ParseBars(r, "vfBars", forVf: true);
-        var vfMsix = r.Object("vfMsix", false, MsixProperties) is { IsObject: true } xr ? ParseMsix(xr, vfBars, forVf: true) : null;
+        var vfBars = ParseBars(r, "vfBars", forVf: true, out var brokenVfBars);
+        var vfMsix = r.Object("vfMsix", false, MsixProperties) is { IsObject: true } xr ? ParseMsix(xr, vfBars, brokenVfBars, forVf: true) : null;
 
         if (total == null || vfDevice == null) return (null, false);
         var model = new SriovModel

@@ -19,7 +19,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
     /// <summary>Names and slot numbers already used in one host (one namespace per host).</summary>
     sealed class HostScope
     {
-        public readonly Dictionary<string, string> Names = new(StringComparer.Ordinal);
+        public readonly Dictionary<string, (string Path, bool Given)> Names = new(StringComparer.Ordinal);
         public readonly Dictionary<int, string> Slots = [];
     }
 
@@ -296,7 +296,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
         int function = isRoot ? r.Int("function", 0, 7, 0) : 0;
         int dev = (int)(device?.Value ?? 0);
         var name = r.String("name") ?? (isRoot ? $"rp{dev:x2}.{function}" : $"{switchName}.dp{dev:x2}");
-        ClaimName(scope, name, r, path);
+        ClaimName(scope, name, r, path, device != null);
 
         var slotNum = r.Number("slot", 0, 8191); // Physical Slot Number is 13 bits (§7.5.3.9)
         int? slot = slotNum is { } sn ? (int)sn.Value : null;
@@ -304,7 +304,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
             ctx.Error(r.PathOf("slot"), $"slot {s} is already used by {scope.Slots[s]}; physical slot numbers are unique in a chassis");
         var link = ParseLink(r.Object("link", true, "gen", "width"));
         var hotPlug = r.Get("hotPlug") is { } hp ? ParseHotPlug(hp, r.PathOf("hotPlug")) : null;
-        if (hotPlug != null && slot == null)
+        if (hotPlug != null && !r.Has("slot"))
             ctx.Error(r.PathOf("hotPlug"), "a hot-plug port needs a physical slot number ('slot')");
         int busReserve = r.Int("busReserve", 0, 254, 0);
         bool ari = r.Bool("ariForwarding", true);
@@ -374,7 +374,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
     {
         var r = new ObjectReader(ctx, e, path, "type", "name", "identity", "link", "downstreamPorts");
         var name = r.String("name") ?? portName + ".sw";
-        ClaimName(scope, name, r, path);
+        ClaimName(scope, name, r, path, true);
         var identity = r.Object("identity", true, IdentityProperties) is { } ir ? ParseIdentity(ir, isBridge: true) : null;
         var link = ParseLink(r.Object("link", true, "gen", "width"));
 
@@ -391,7 +391,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
         foreach (var (pe, pp) in elements)
         {
             if (ParsePort(pe, pp, scope, isRoot: false, identity, name) is not DownstreamPortModel dp) continue;
-            if (pe.TryGetProperty("device", out _) && !devices.TryAdd(dp.Device, pp))
+            if (pe.TryGetProperty("device", out _) && !devices.TryAdd(dp.Device, pp) && elements.Count <= 32)
                 ctx.Error(JsonPaths.Property(pp, "device"), $"device {dp.Device} on the switch's internal bus is already used by {devices[dp.Device]}");
             ports.Add(dp);
         }
@@ -505,12 +505,21 @@ internal sealed partial class ModelParser(ParseContext ctx)
         return new AcsModel { Features = features, EgressControlVectorSize = vectorSize };
     }
 
-    void ClaimName(HostScope scope, string name, ObjectReader r, string path)
+    /// <summary>
+    /// Registers a name in the host's namespace. A default name (derived from a device number) that
+    /// collides with another default name is not reported: the duplicate device number behind it is.
+    /// </summary>
+    void ClaimName(HostScope scope, string name, ObjectReader r, string path, bool defaultIsMeaningful = true)
     {
-        var namePath = r.Has("name") ? r.PathOf("name") : path;
+        bool given = r.Has("name");
+        var namePath = given ? r.PathOf("name") : path;
         if (!CheckName(name, namePath)) return;
-        if (!scope.Names.TryAdd(name, path))
-            ctx.Error(namePath, $"name '{name}' is already used by {scope.Names[name]}; names are unique within a host");
+        if (scope.Names.TryAdd(name, (path, given))) return;
+        var (otherPath, otherGiven) = scope.Names[name];
+        if (given)
+            ctx.Error(namePath, $"name '{name}' is already used by {otherPath}; names are unique within a host");
+        else if (otherGiven && defaultIsMeaningful)
+            ctx.Error(namePath, $"the default name '{name}' of this node is already given to {otherPath}; names are unique within a host, so name one of them differently");
     }
 
     bool CheckName(string name, string path)
