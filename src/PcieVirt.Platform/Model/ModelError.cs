@@ -35,7 +35,7 @@ public sealed class PlatformModelResult
     public string SourceName { get; }
     /// <summary>The model; null when <see cref="Errors"/> is not empty.</summary>
     public PlatformModel? Model { get; }
-    /// <summary>All errors found, in document order of discovery.</summary>
+    /// <summary>All errors found, sorted by their position in the source.</summary>
     public IReadOnlyList<ModelError> Errors { get; }
     public bool Success => Errors.Count == 0;
 

@@ -12,6 +12,12 @@ internal sealed class ParseContext(string sourceName, JsonPositionMap? positions
 
     public string SourceName { get; } = sourceName;
     public IReadOnlyList<ModelError> Errors => _errors;
+
+    /// <summary>The errors in source order (line, column); errors without a position keep their order, last.</summary>
+    public IReadOnlyList<ModelError> SortedErrors() =>
+        _errors.Select((e, i) => (e, i))
+            .OrderBy(x => x.e.Line == 0 ? int.MaxValue : x.e.Line).ThenBy(x => x.e.Column).ThenBy(x => x.i)
+            .Select(x => x.e).ToList().AsReadOnly();
     public int ErrorCount => _errors.Count;
 
     public void Error(string path, string message)

@@ -91,9 +91,10 @@ public sealed record PlatformModel
             var model = new ModelParser(ctx).ParsePlatform(doc.RootElement);
             if (ctx.ErrorCount > 0)
             {
-                Log.ModelInvalid(logger, sourceName, ctx.ErrorCount, ctx.Errors[0].ToString());
-                foreach (var e in ctx.Errors) Log.ModelError(logger, e.ToString());
-                return new PlatformModelResult(sourceName, null, ctx.Errors);
+                var errors = ctx.SortedErrors();
+                Log.ModelInvalid(logger, sourceName, errors.Count, errors[0].ToString());
+                foreach (var e in errors) Log.ModelError(logger, e.ToString());
+                return new PlatformModelResult(sourceName, null, errors);
             }
             model = model! with { SourceName = sourceName };
             Log.ModelLoaded(logger, model.Name, sourceName, model.Hosts.Count, model.AllFunctions().Count());
