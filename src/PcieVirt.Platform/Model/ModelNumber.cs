@@ -51,6 +51,11 @@ public static class ModelNumber
             error = $"'{text}' is not a number (write a decimal, 0x-hex, or a size such as 16K, 64KiB, 1M, 4G)";
             return false;
         }
+        if (suffix.Length > 0 && suffix[0] == '.')
+        {
+            error = $"'{text}' is not an integer";
+            return false;
+        }
         if (!TrySuffixShift(suffix, out int shift))
         {
             error = $"'{text}' has an unknown size suffix '{suffix}' (use K, KiB, M, MiB, G, GiB, T or TiB; they are powers of 1024)";

@@ -129,7 +129,8 @@ public sealed record EndpointModel : AttachmentModel
     /// <summary>Functions sorted by function number; function 0 is always present.</summary>
     public required IReadOnlyList<FunctionModel> Functions { get; init; }
 
-    public bool IsMultiFunction => Functions.Count > 1 || Functions.Any(f => f.Capabilities.Sriov != null);
+    /// <summary>More than one physical function: the Header Type Multi-Function bit (VFs do not count).</summary>
+    public bool IsMultiFunction => Functions.Count > 1;
 
     /// <summary>True when the device uses ARI function numbers (any function implements ARI, §6.13).</summary>
     public bool IsAriDevice => Functions.Any(f => f.Capabilities.Ari);
