@@ -115,4 +115,16 @@ public class DefaultModelTests
         Assert.That(model.AllFunctions().Count(), Is.GreaterThanOrEqualTo(300));
         Assert.That(host.AllEndpoints().All(e => e.Functions.Count > 1), Is.True, "multi-function endpoints");
     }
+
+    [Test]
+    public void ReadmeExample_IsAValidModel()
+    {
+        var readme = File.ReadAllText(ModelFiles.DeviceModel("README.md"));
+        int section = readme.IndexOf("## Example", StringComparison.Ordinal);
+        int start = readme.IndexOf("```json", section, StringComparison.Ordinal) + "```json".Length;
+        int end = readme.IndexOf("```", start, StringComparison.Ordinal);
+        var r = PlatformModel.Parse(readme[start..end], "README.md example");
+        Assert.That(r.Errors, Is.Empty, () => string.Join("\n", r.Errors));
+        Assert.That(r.Model!.Hosts[0].AllFunctions().Single().Name, Is.EqualTo("nvme0"));
+    }
 }
