@@ -428,6 +428,12 @@ internal sealed partial class ModelParser
         int stride = r.Int("vfStride", 0, 0xFFFF, 1);
         if (stride == 0 && total is { Value: > 1 })
             ctx.Error(r.PathOf("vfStride"), "VF Stride 0 would put every VF on the same routing ID; it must be at least 1 when totalVfs > 1");
+        else if (total is { } t && (long)(t.Value - 1) * stride > 0xFFFF)
+        {
+            // Routing IDs are 16 bits: the VFs cannot span more than that (and later sums stay in int range).
+            ctx.Error(r.PathOf("vfStride"), $"{t.Text} VFs {stride} apart span more than the 16-bit routing ID space");
+            total = null; // no routing analysis on top of this
+        }
 
         uint pageSizes = SriovModel.RequiredPageSizes;
         if (r.Get("supportedPageSizes") is { } pe)

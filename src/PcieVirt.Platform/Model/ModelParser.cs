@@ -231,8 +231,9 @@ internal sealed partial class ModelParser(ParseContext ctx)
     /// </summary>
     void CheckRootBus(List<RootPortModel> rootPorts, List<EndpointModel> integrated)
     {
-        var used = new Dictionary<int, string>(); // devfn → path
-        var deviceOwner = new Dictionary<int, string>(); // device → "root ports" or an endpoint path
+        const string RootPortsOwner = "";
+        var used = new Dictionary<int, string>(); // devfn → what uses it (a path or a VF description)
+        var deviceOwner = new Dictionary<int, string>(); // device → RootPortsOwner or an integrated endpoint's path
         var devicePaths = new Dictionary<int, string>(); // device → first path seen
         foreach (var rp in rootPorts)
         {
@@ -240,14 +241,14 @@ internal sealed partial class ModelParser(ParseContext ctx)
             if (!used.TryAdd(devfn, rp.Path))
                 ctx.Error(JsonPaths.Property(rp.Path, "device"), $"device {rp.Device} function {rp.Function} is already used by {used[devfn]}");
             devicePaths.TryAdd(rp.Device, rp.Path);
-            deviceOwner.TryAdd(rp.Device, "root ports");
+            deviceOwner.TryAdd(rp.Device, RootPortsOwner);
         }
         foreach (var ep in integrated)
         {
             var devPath = JsonPaths.Property(ep.Path, "device");
             if (deviceOwner.TryGetValue(ep.Device, out var owner))
             {
-                ctx.Error(devPath, owner == "root ports"
+                ctx.Error(devPath, owner == RootPortsOwner
                     ? $"device {ep.Device} on the root bus is a root port device ({devicePaths[ep.Device]})"
                     : $"device {ep.Device} on the root bus is already described by {owner}");
                 continue;
@@ -257,12 +258,14 @@ internal sealed partial class ModelParser(ParseContext ctx)
             foreach (var f in ep.Functions) used.TryAdd(ep.Device << 3 | f.Number, f.Path);
         }
         foreach (var (device, path) in devicePaths)
-            if (deviceOwner[device] == "root ports" && !used.ContainsKey(device << 3))
+            if (deviceOwner[device] == RootPortsOwner && !used.ContainsKey(device << 3))
                 ctx.Error(JsonPaths.Property(path, "function"), $"device {device} on the root bus has no function 0; every device implements function 0");
 
-        // VFs of integrated endpoints live on the root bus too.
+        // VFs of integrated endpoints live on the root bus too. Collisions inside one endpoint are
+        // reported by CheckVirtualFunctions; here: other devices on the root bus and leaving the bus.
         foreach (var ep in integrated)
         {
+            var ownVfs = new HashSet<int>();
             foreach (var pf in ep.Functions)
             {
                 if (pf.Capabilities.Sriov is not { } iov) continue;
@@ -273,11 +276,14 @@ internal sealed partial class ModelParser(ParseContext ctx)
                         ctx.Error(JsonPaths.Property(iov.Path, "totalVfs"), $"VF {vf + 1} would sit on bus +{rid >> 8}; the VFs of a root-complex integrated endpoint must stay on the root bus");
                         break;
                     }
-                    if (used.TryGetValue(rid, out var other) && !other.StartsWith(ep.Path, StringComparison.Ordinal))
+                    bool ownDevice = (rid >> 3) == ep.Device;
+                    if (!ownDevice && !ownVfs.Contains(rid) && used.TryGetValue(rid, out var other))
                     {
                         ctx.Error(JsonPaths.Property(iov.Path, "firstVfOffset"), $"VF {vf + 1} at device {rid >> 3} function {rid & 7} of the root bus collides with {other}");
                         break;
                     }
+                    ownVfs.Add(rid);
+                    used.TryAdd(rid, $"VF {vf + 1} of '{pf.Name}'");
                 }
             }
         }

@@ -164,6 +164,7 @@ public class ModelValidationTests
         yield return Case("InitialVfsDiffers", n => Sriov0(n)["initialVfs"] = 2, F0 + ".capabilities.sriov.initialVfs", "2 differs from totalVfs 4");
         yield return Case("InitialVfsAboveTotal", n => { Sriov0(n)["initialVfs"] = 5; Sriov0(n)["vfMigration"] = true; }, F0 + ".capabilities.sriov.initialVfs", "5 is above totalVfs 4");
         yield return Case("VfStrideZero", n => Sriov0(n)["vfStride"] = 0, F0 + ".capabilities.sriov.vfStride", "it must be at least 1 when totalVfs > 1");
+        yield return Case("VfsSpanMoreThan16Bits", n => { Sriov0(n)["totalVfs"] = 65535; Sriov0(n)["vfStride"] = 256; }, F0 + ".capabilities.sriov.vfStride", "65535 VFs 256 apart span more than the 16-bit routing ID space");
         yield return Case("TotalVfsZero", n => Sriov0(n)["totalVfs"] = 0, F0 + ".capabilities.sriov.totalVfs", "0 is out of range 1..65535");
         yield return Case("PageSizesMissingRequired", n => Sriov0(n)["supportedPageSizes"] = J("""["4K", "8K"]"""),
             F0 + ".capabilities.sriov.supportedPageSizes", "missing: 64 KiB, 256 KiB, 1 MiB, 4 MiB");
