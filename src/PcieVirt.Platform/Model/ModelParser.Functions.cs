@@ -96,7 +96,8 @@ internal sealed partial class ModelParser
         foreach (var pf in ep.Functions)
         {
             if (pf.Capabilities.Sriov is not { } iov) continue;
-            if (iov.VfStride == 0 && iov.TotalVfs > 1) continue; // reported where the stride is read
+            // Reported already: stride 0 where the stride is read, an unresolvable "auto" offset above.
+            if ((iov.VfStride == 0 && iov.TotalVfs > 1) || iov.FirstVfOffset == 0) continue;
             if (!ep.Functions.Any(f => f.Number == iov.FunctionDependencyLink))
                 ctx.Error(JsonPaths.Property(iov.Path, "functionDependencyLink"), $"{iov.FunctionDependencyLink} is not a function number of this device");
             foreach (var (_, vf, rid) in ep.VirtualFunctions().Where(v => v.Pf == pf))
