@@ -90,7 +90,7 @@ public sealed class EnumerationReport
 }
 
 /// <summary>Firmware policy knobs for <see cref="FirmwareEnumerator"/>.</summary>
-public sealed record EnumerationOptions
+public sealed record FirmwareEnumerationOptions
 {
     /// <summary>Set Bus Master Enable on bridges and endpoints at the end.</summary>
     public bool EnableBusMaster { get; init; } = true;

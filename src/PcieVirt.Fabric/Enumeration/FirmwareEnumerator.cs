@@ -26,7 +26,7 @@ public sealed class FirmwareEnumerator
     const ushort SriovAriCapableHierarchy = 1 << 4;
 
     readonly RootComplex _rc;
-    readonly EnumerationOptions _options;
+    readonly FirmwareEnumerationOptions _options;
     readonly ILogger _log;
 
     // Per-run state.
@@ -34,10 +34,10 @@ public sealed class FirmwareEnumerator
     List<EnumerationFailure> _failures = [];
     int _order;
 
-    public FirmwareEnumerator(RootComplex rootComplex, EnumerationOptions? options = null, ILogger? logger = null)
+    public FirmwareEnumerator(RootComplex rootComplex, FirmwareEnumerationOptions? options = null, ILogger? logger = null)
     {
         _rc = rootComplex;
-        _options = options ?? new EnumerationOptions();
+        _options = options ?? new FirmwareEnumerationOptions();
         _log = logger ?? NullLogger.Instance;
     }
 
