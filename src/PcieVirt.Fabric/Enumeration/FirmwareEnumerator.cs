@@ -660,6 +660,7 @@ public sealed class FirmwareEnumerator
         }
         functions.Sort((a, b) => a.Address.CompareTo(b.Address));
         bridges.Sort((a, b) => a.Address.CompareTo(b.Address));
+        bars.Sort((a, b) => a.Address != b.Address ? a.Address.CompareTo(b.Address) : a.ConfigOffset.CompareTo(b.ConfigOffset));
         return new EnumerationReport(functions, bridges, bars, _failures, lastBus);
     }
 
