@@ -162,7 +162,7 @@ public sealed class FirmwareEnumerator
             bridge.Primary = (byte)bus;
             return max;
         }
-        // Subordinate 0xFF while scanning below, so every bus number that may follow is forwarded (§7.5.1.3.5).
+        // Subordinate 0xFF while scanning below, so every bus number that may follow is forwarded (§7.5.1.3.4).
         WriteBusNumbers(bridge.Bdf, (byte)bus, (byte)secondary, 0xFF);
         int below = ScanBus(secondary, bridge, bridge.Children);
         int reserve = _rc.FindPort(bridge.Bdf)?.BusReserve ?? 0;

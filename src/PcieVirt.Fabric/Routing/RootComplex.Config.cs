@@ -5,8 +5,8 @@ using PcieVirt.Pci.Config;
 
 namespace PcieVirt.Fabric;
 
-// Configuration request routing (PCIe Base Spec §7.2.2 ECAM, §7.3.1 configuration request routing,
-// §7.5.1.3.3-5 bus number registers). See spec-notes/fabric-routing.md.
+// Configuration request routing (PCIe Base Spec §7.2.2 ECAM, §7.3.3 configuration request routing rules,
+// §7.5.1.3.2-4 bus number registers). See spec-notes/fabric-routing.md.
 public sealed partial class RootComplex
 {
     /// <summary>
@@ -137,7 +137,7 @@ public sealed partial class RootComplex
 
     // Device 0 filter: a downstream port converting Type 1 to Type 0 for its link must UR any device
     // number other than 0 unless ARI Forwarding Enable is set, in which case the 8 bits are the
-    // function number (§7.3.1, §6.13).
+    // function number (§7.3.1, §7.3.3, ARI §6.13).
     static bool Delivers(ref ConfigRoute r, int devFn) =>
         r.Port == null || r.BusOffset != 0 || devFn < 8 || r.Port.AriForwardingEnabled;
 
@@ -248,7 +248,7 @@ public sealed partial class RootComplex
         var current = RootBus;
         while (true)
         {
-            // Type 1: forwarded by the bridge whose [Secondary, Subordinate] holds the bus (§7.3.1).
+            // Type 1: forwarded by the bridge whose [Secondary, Subordinate] holds the bus (§7.3.3).
             var claim = current.FindBridgeClaiming(bus);
             if (claim == null)
             {

@@ -10,7 +10,7 @@ public enum PciBusKind
     Root,
     /// <summary>
     /// The link below a downstream port (root port or switch downstream port): one device, which
-    /// the port addresses as Device 0 unless ARI Forwarding is enabled (§7.3.1).
+    /// the port addresses as Device 0 unless ARI Forwarding is enabled (§7.3.1, §7.3.3).
     /// </summary>
     Link,
     /// <summary>A switch's internal bus: the secondary side of its upstream port, holding the downstream ports.</summary>
