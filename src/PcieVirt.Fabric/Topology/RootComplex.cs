@@ -25,6 +25,7 @@ public sealed partial class RootComplex : IConfigAccessor
     readonly ILogger _tlpLog;
     readonly List<RootPort> _rootPorts = [];
     readonly HashSet<PciFunction> _functions = [];
+    readonly List<PciFunction> _functionOrder = []; // attach order, so iteration is deterministic
     readonly ulong _ecamWindowBase;
     readonly ulong _ecamWindowSize;
 
@@ -90,7 +91,7 @@ public sealed partial class RootComplex : IConfigAccessor
     public PciePort? FindPort(Bdf bdf) => FindSlot(bdf)?.Port;
 
     /// <summary>Every function attached below this root complex, reachable or not.</summary>
-    public IReadOnlyCollection<PciFunction> AttachedFunctions => _functions;
+    public IReadOnlyList<PciFunction> AttachedFunctions => _functionOrder;
 
     /// <summary>
     /// Cold (fundamental) reset of every function: config registers back to their power-on values,
@@ -98,7 +99,7 @@ public sealed partial class RootComplex : IConfigAccessor
     /// </summary>
     public void Reset()
     {
-        foreach (var f in _functions) f.Reset(ResetKind.Fundamental);
+        foreach (var f in _functionOrder) f.Reset(ResetKind.Fundamental);
         InvalidateRouting();
         RenumberAll(RootBus);
     }
@@ -112,9 +113,13 @@ public sealed partial class RootComplex : IConfigAccessor
     internal void Register(PciFunction function)
     {
         if (!_functions.Add(function)) throw new ArgumentException($"{function.Name} is already part of the fabric");
+        _functionOrder.Add(function);
     }
 
-    internal void Unregister(PciFunction function) => _functions.Remove(function);
+    internal void Unregister(PciFunction function)
+    {
+        if (_functions.Remove(function)) _functionOrder.Remove(function);
+    }
     internal bool IsRegistered(PciFunction function) => _functions.Contains(function);
 
     public override string ToString() => $"{Name} (segment {Segment:x4}, buses {StartBus:x2}-{EndBus:x2})";
