@@ -141,6 +141,13 @@ public class BridgeFunction(string name, FunctionIdentity identity, BridgePortKi
         Config.Write(PciRegs.IoLimitUpper, 2, (uint)(limit >> 16));
     }
 
+    /// <summary>A reset clears bus numbers and windows without a config write, so routing must hear of it too.</summary>
+    protected override void OnReset(PcieVirt.Pci.Capabilities.ResetKind kind)
+    {
+        base.OnReset(kind);
+        RoutingChanged?.Invoke(this);
+    }
+
     protected override void OnHeaderWrite(int offset, int width, uint oldValue, uint written)
     {
         if (offset is >= 0x18 and < 0x34 || offset == PciRegs.Command || (offset & ~3) == 0x3C)

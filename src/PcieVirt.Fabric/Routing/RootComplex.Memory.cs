@@ -1,0 +1,246 @@
+using Microsoft.Extensions.Logging;
+using PcieVirt.Pci;
+using PcieVirt.Pci.Config;
+
+namespace PcieVirt.Fabric;
+
+// Address routing of memory and I/O requests (PCIe Base Spec §2.2.4.1 address-based routing,
+// §7.5.1.1.3 Command register, §7.5.1.3.6-9 bridge windows). See spec-notes/fabric-routing.md.
+public sealed partial class RootComplex
+{
+    const int MaxPayload = 4096;
+
+    /// <summary>
+    /// A memory read the host CPU issues at physical <paramref name="address"/> inside a host MMIO
+    /// aperture: routed down through bridges with Memory Space Enable whose memory or prefetchable
+    /// window holds the address to the function whose enabled BAR decodes it. Unclaimed: UR, all ones.
+    /// </summary>
+    public CompletionStatus MemoryRead(ulong address, Span<byte> data) =>
+        HostAccess(address, data, default, io: false, write: false);
+
+    /// <summary>A memory write from the host CPU; unclaimed writes are dropped (UR logged).</summary>
+    public CompletionStatus MemoryWrite(ulong address, ReadOnlySpan<byte> data) =>
+        HostAccess(address, default, data, io: false, write: true);
+
+    /// <summary>An I/O read from the host CPU, routed by I/O windows and I/O Space Enable.</summary>
+    public CompletionStatus IoRead(ulong port, Span<byte> data) =>
+        HostAccess(port, data, default, io: true, write: false);
+
+    /// <summary>An I/O write from the host CPU.</summary>
+    public CompletionStatus IoWrite(ulong port, ReadOnlySpan<byte> data) =>
+        HostAccess(port, default, data, io: true, write: true);
+
+    CompletionStatus HostAccess(ulong address, Span<byte> readData, ReadOnlySpan<byte> writeData, bool io, bool write)
+    {
+        int length = write ? writeData.Length : readData.Length;
+        CompletionStatus status;
+        FunctionSlot? target = null;
+        if (!IsWellFormed(address, length) || !(io ? Io.Contains(address, (ulong)length)
+                : Mmio32.Contains(address, (ulong)length) || Mmio64.Contains(address, (ulong)length)))
+        {
+            // Not something this root complex forwards to PCI: it never becomes a TLP.
+            Log.HostAccessRejected(_log, io ? "I/O" : "memory", address, length, "outside the root complex's apertures or malformed");
+            status = CompletionStatus.UnsupportedRequest;
+        }
+        else
+        {
+            target = RouteDown(RootBus, address, io, out int bar, out ulong offset, out var rootPort, out var detector);
+            if (target == null)
+            {
+                NoteDownstreamUr(rootPort, detector);
+                Log.AddressUnsupportedRequest(_log, io ? "I/O" : "memory", write ? "write" : "read", address, length);
+                status = CompletionStatus.UnsupportedRequest;
+            }
+            else
+            {
+                status = Deliver(target, bar, offset, readData, writeData, write);
+            }
+        }
+        if (!write && status != CompletionStatus.SuccessfulCompletion) readData.Fill(0xFF);
+        if (_tlpLog.IsEnabled(LogLevel.Trace))
+            Log.AddressTlp(_tlpLog, io ? (write ? "IOWr" : "IORd") : (write ? "MWr" : "MRd"), RequesterId, address, length,
+                target?.Function.Bdf ?? default, ConfigTlp.StatusName(status));
+        return status;
+    }
+
+    CompletionStatus Deliver(FunctionSlot target, int bar, ulong offset, Span<byte> readData, ReadOnlySpan<byte> writeData, bool write)
+    {
+        try
+        {
+            if (write) target.Function.BarWrite(bar, offset, writeData);
+            else target.Function.BarRead(bar, offset, readData);
+            return CompletionStatus.SuccessfulCompletion;
+        }
+        catch (Exception ex)
+        {
+            Log.BarDeviceFault(_log, ex, target.Function.Name, bar, offset);
+            return CompletionStatus.CompleterAbort;
+        }
+    }
+
+    // TLPs must not be empty nor cross a 4 KiB boundary (§2.2.7).
+    static bool IsWellFormed(ulong address, int length) =>
+        length is > 0 and <= MaxPayload && (address & (MaxPayload - 1)) + (ulong)length <= MaxPayload;
+
+    /// <summary>
+    /// Routes an address-routed request down from <paramref name="bus"/>: on each bus the function
+    /// whose enabled BAR decodes the address completes it; otherwise the bridge whose window holds
+    /// it (and whose Memory / I/O Space Enable is set) forwards it to its secondary bus.
+    /// </summary>
+    static FunctionSlot? RouteDown(PciBus bus, ulong address, bool io, out int bar, out ulong offset,
+        out FunctionSlot? rootPort, out FunctionSlot? detector)
+    {
+        rootPort = null;
+        while (true)
+        {
+            FunctionSlot? next = null;
+            foreach (var s in bus.Members)
+            {
+                var f = s.Function;
+                if (io ? f.TryDecodeIo(address, out bar, out offset) : f.TryDecodeMemory(address, out bar, out offset))
+                {
+                    detector = null;
+                    return s;
+                }
+                if (s.Bridge is { } b && (io ? b.ForwardsIo(address) : b.ForwardsMemory(address)))
+                {
+                    next = s;
+                    break;
+                }
+            }
+            if (next == null)
+            {
+                // Nobody claims it on this bus: the root complex, the switch, the device on the link,
+                // or (empty link) the port itself completes it UR.
+                detector = bus.Kind switch
+                {
+                    PciBusKind.Root => null,
+                    PciBusKind.SwitchInternal => bus.Owner,
+                    _ => bus.Members.Length != 0 ? null : bus.Owner,
+                };
+                bar = -1;
+                offset = 0;
+                return null;
+            }
+            if (bus.Kind == PciBusKind.Root) rootPort = next;
+            bus = next.ChildBus!;
+        }
+    }
+
+    static void NoteDownstreamUr(FunctionSlot? rootPort, FunctionSlot? detector)
+    {
+        detector?.NoteUnsupportedRequest();
+        if (rootPort != null && detector != rootPort)
+            rootPort.Function.Config.SetBits(PciRegs.SecondaryStatus, 2, (uint)PciStatus.ReceivedMasterAbort, true);
+    }
+
+    internal bool UpstreamMemoryWrite(FunctionSlot from, Bdf requester, ulong address, ReadOnlySpan<byte> data) =>
+        Upstream(from, requester, address, default, data, write: true);
+
+    internal bool UpstreamMemoryRead(FunctionSlot from, Bdf requester, ulong address, Span<byte> data) =>
+        Upstream(from, requester, address, data, default, write: false);
+
+    /// <summary>
+    /// A memory request mastered by a function (DMA, MSI) travels up: the function needs Bus Master
+    /// Enable to issue it, and every bridge forwarding it upstream needs Bus Master Enable too
+    /// (§7.5.1.1.3); a bridge does not send back up an address inside its own windows. Inside a
+    /// switch, another downstream port whose window holds the address takes it (peer-to-peer). At the
+    /// root complex MSI-range writes go to the interrupt controller, other addresses to host RAM.
+    /// </summary>
+    bool Upstream(FunctionSlot from, Bdf requester, ulong address, Span<byte> readData, ReadOnlySpan<byte> writeData, bool write)
+    {
+        int length = write ? writeData.Length : readData.Length;
+        var status = UpstreamRoute(from, requester, address, readData, writeData, write, length, out string destination);
+        if (status != CompletionStatus.SuccessfulCompletion && !write)
+        {
+            readData.Fill(0xFF);
+            // The requester received a UR completion for its read (§7.5.1.1.4 Received Master Abort).
+            if (status == CompletionStatus.UnsupportedRequest)
+                from.Function.RaiseStatus(PciStatus.ReceivedMasterAbort);
+        }
+        if (_tlpLog.IsEnabled(LogLevel.Trace))
+            Log.UpstreamTlp(_tlpLog, write ? "MWr" : "MRd", requester, address, length, destination, ConfigTlp.StatusName(status));
+        return status == CompletionStatus.SuccessfulCompletion;
+    }
+
+    CompletionStatus UpstreamRoute(FunctionSlot from, Bdf requester, ulong address, Span<byte> readData,
+        ReadOnlySpan<byte> writeData, bool write, int length, out string destination)
+    {
+        destination = "none";
+        if (!from.Function.BusMasterEnabled)
+        {
+            // A function with Bus Master Enable clear must not issue the request at all.
+            Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "the function's Bus Master Enable is clear");
+            return CompletionStatus.UnsupportedRequest;
+        }
+        if (!IsWellFormed(address, length))
+        {
+            Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "empty or crosses a 4 KiB boundary");
+            return CompletionStatus.UnsupportedRequest;
+        }
+        var came = from;
+        var bus = from.Bus;
+        while (bus.Kind != PciBusKind.Root)
+        {
+            if (bus.Kind == PciBusKind.SwitchInternal)
+            {
+                foreach (var peer in bus.Members)
+                {
+                    if (peer == came) continue;
+                    FunctionSlot? target;
+                    int bar;
+                    ulong off;
+                    if (peer.Function.TryDecodeMemory(address, out bar, out off)) target = peer;
+                    else if (peer.Bridge is { } pb && pb.ForwardsMemory(address))
+                    {
+                        target = RouteDown(peer.ChildBus!, address, false, out bar, out off, out _, out var detector);
+                        if (target == null)
+                        {
+                            detector?.NoteUnsupportedRequest();
+                            Log.UpstreamUnsupported(_log, requester, address, "no function below the peer port decodes the address");
+                            return CompletionStatus.UnsupportedRequest;
+                        }
+                    }
+                    else continue;
+                    destination = target.Function.Name;
+                    return Deliver(target, bar, off, readData, writeData, write);
+                }
+            }
+            var owner = bus.Owner!;
+            var bridge = owner.Bridge!;
+            if (!bridge.BusMasterEnabled)
+            {
+                owner.NoteUnsupportedRequest();
+                Log.UpstreamUnsupported(_log, requester, address, "a bridge on the way has Bus Master Enable clear");
+                return CompletionStatus.UnsupportedRequest;
+            }
+            if (bridge.MemoryWindow.Contains(address) || bridge.PrefetchableWindow.Contains(address))
+            {
+                owner.NoteUnsupportedRequest();
+                Log.UpstreamUnsupported(_log, requester, address, "the address lies in a bridge window below (not forwarded back up)");
+                return CompletionStatus.UnsupportedRequest;
+            }
+            came = owner;
+            bus = owner.Bus;
+        }
+
+        if (InterruptController.IsMsiAddress(address))
+        {
+            destination = "interrupt controller";
+            if (write && InterruptController.Deliver(requester, address, writeData)) return CompletionStatus.SuccessfulCompletion;
+            Log.UpstreamUnsupported(_log, requester, address, write ? "malformed MSI write (must be one aligned dword)" : "read of the MSI range");
+            return CompletionStatus.UnsupportedRequest;
+        }
+        if (Mmio32.Contains(address) || Mmio64.Contains(address))
+        {
+            // Peer-to-peer between root ports is optional for a root complex; this one does not route it.
+            Log.UpstreamUnsupported(_log, requester, address, "peer-to-peer through the root complex is not supported");
+            return CompletionStatus.UnsupportedRequest;
+        }
+        destination = "host memory";
+        bool ok = write ? HostMemory.Write(address, writeData) : HostMemory.Read(address, readData);
+        if (ok) return CompletionStatus.SuccessfulCompletion;
+        Log.UpstreamUnsupported(_log, requester, address, "outside host RAM");
+        return CompletionStatus.UnsupportedRequest;
+    }
+}

@@ -1,0 +1,91 @@
+using PcieVirt.Pci;
+using PcieVirt.Pci.Config;
+using PcieVirt.Pci.Functions;
+
+namespace PcieVirt.Fabric;
+
+/// <summary>
+/// Where one function sits in the fabric: its bus, bus-relative placement, the bus below it when it
+/// is a bridge, and cached offsets of the PCIe capability registers routing consults. It is also the
+/// function's <see cref="IUpstreamPort"/>: requests the function masters start their way up here.
+/// </summary>
+internal sealed class FunctionSlot : IUpstreamPort
+{
+    public FunctionSlot(PciFunction function, PciBus bus, BusPlacement placement)
+    {
+        Function = function;
+        Bus = bus;
+        Placement = placement;
+        Bridge = function as BridgeFunction;
+        int pcie = CapabilityWalker.FindCapability(function.Config, CapabilityWalker.PciExpressId);
+        if (pcie != 0)
+        {
+            DeviceStatusOffset = pcie + CapabilityWalker.PcieDeviceStatus;
+            AriControlOffset = pcie + CapabilityWalker.PcieDeviceControl2;
+        }
+    }
+
+    public PciFunction Function { get; }
+    public BridgeFunction? Bridge { get; }
+    public PciBus Bus { get; }
+    public BusPlacement Placement { get; }
+    public byte DevFn => (byte)Placement.DevFn;
+
+    /// <summary>The bus on this bridge's secondary side (null for endpoints).</summary>
+    public PciBus? ChildBus { get; set; }
+    /// <summary>Topology object for root ports and switch downstream ports.</summary>
+    public PciePort? Port { get; set; }
+
+    /// <summary>Offset of Device Control 2 (ARI Forwarding Enable), or -1 without a PCIe capability.</summary>
+    public int AriControlOffset { get; } = -1;
+    /// <summary>Offset of Device Status (Unsupported Request Detected), or -1 without a PCIe capability.</summary>
+    public int DeviceStatusOffset { get; } = -1;
+
+    /// <summary>ARI Forwarding Enable in Device Control 2 (§7.5.3.16), read live.</summary>
+    public bool AriForwardingEnabled =>
+        AriControlOffset >= 0 && (Function.Config.Bytes[AriControlOffset] & CapabilityWalker.AriForwardingBit) != 0;
+
+    /// <summary>Sets Unsupported Request Detected (§7.5.3.5) when this function detected a UR.</summary>
+    public void NoteUnsupportedRequest()
+    {
+        if (DeviceStatusOffset >= 0)
+            Function.Config.SetBits(DeviceStatusOffset, 2, CapabilityWalker.UnsupportedRequestDetected, true);
+    }
+
+    /// <summary>Recomputes the routing ID from the bus number the bridge above is programmed with.</summary>
+    public void UpdateBdf() =>
+        Function.Bdf = Bdf.FromBusDevFn((Bus.Number + Placement.BusOffset) & 0xFF, Placement.DevFn);
+
+    public bool MemoryWrite(Bdf requester, ulong address, ReadOnlySpan<byte> data) =>
+        Bus.RootComplex.UpstreamMemoryWrite(this, requester, address, data);
+
+    public bool MemoryRead(Bdf requester, ulong address, Span<byte> data) =>
+        Bus.RootComplex.UpstreamMemoryRead(this, requester, address, data);
+
+    public override string ToString() => Function.ToString();
+}
+
+/// <summary>
+/// A function's place on a bus: the device/function byte (the 8-bit function number under ARI) and
+/// how many bus numbers above the bus's own number it sits. A non-zero offset is for functions such
+/// as SR-IOV VFs whose routing IDs land on bus numbers the device consumes beyond its link's bus
+/// (reached by Type 1 requests the device claims itself).
+/// </summary>
+public readonly record struct BusPlacement(int BusOffset, int DevFn)
+{
+    public BusPlacement(int devFn) : this(0, devFn) { }
+
+    /// <summary>Placement of device <paramref name="device"/>, function <paramref name="function"/> on the bus itself.</summary>
+    public static BusPlacement At(int device, int function)
+    {
+        if ((uint)device > 31) throw new ArgumentOutOfRangeException(nameof(device));
+        if ((uint)function > 7) throw new ArgumentOutOfRangeException(nameof(function));
+        return new BusPlacement(0, device << 3 | function);
+    }
+
+    internal void Validate()
+    {
+        if ((uint)BusOffset > 255) throw new ArgumentOutOfRangeException(nameof(BusOffset), "bus offset must be 0..255");
+        if ((uint)DevFn > 255) throw new ArgumentOutOfRangeException(nameof(DevFn), "devfn must be 0..255");
+    }
+}
