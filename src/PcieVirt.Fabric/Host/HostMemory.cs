@@ -1,8 +1,8 @@
 namespace PcieVirt.Fabric;
 
 /// <summary>
-/// The host's RAM as seen by DMA: a flat physical range [0, <see cref="Size"/>) stored sparsely in
-/// 4 KiB pages that are created on first write; untouched memory reads as zero.
+/// The host's RAM as seen by DMA: one or more physical ranges (a PC leaves a hole below 4 GiB for
+/// devices), stored sparsely in 4 KiB pages created on first write; untouched memory reads as zero.
 /// </summary>
 public sealed class HostMemory
 {
@@ -11,17 +11,35 @@ public sealed class HostMemory
 
     readonly Dictionary<ulong, byte[]> _pages = [];
 
-    public HostMemory(ulong size) => Size = size;
+    readonly AddressRange[] _ranges;
 
-    /// <summary>Bytes of RAM; accesses at or beyond it are outside memory.</summary>
+    /// <summary>RAM at [0, <paramref name="size"/>).</summary>
+    public HostMemory(ulong size) : this([new AddressRange(0, size)]) { }
+
+    /// <summary>RAM in the given ranges (they must not overlap).</summary>
+    public HostMemory(IReadOnlyList<AddressRange> ranges)
+    {
+        _ranges = [.. ranges];
+        foreach (var r in _ranges) Size += r.Size;
+    }
+
+    /// <summary>Total bytes of RAM.</summary>
     public ulong Size { get; }
+
+    /// <summary>The physical ranges that hold RAM.</summary>
+    public IReadOnlyList<AddressRange> Ranges => _ranges;
 
     /// <summary>Number of pages that have been written (allocated).</summary>
     public int AllocatedPages => _pages.Count;
 
     /// <summary>True when [<paramref name="address"/>, +<paramref name="length"/>) is RAM.</summary>
-    public bool Contains(ulong address, int length) =>
-        length >= 0 && address <= Size && (ulong)length <= Size - address;
+    public bool Contains(ulong address, int length)
+    {
+        if (length < 0) return false;
+        foreach (var r in _ranges)
+            if (length == 0 ? r.Contains(address) : r.Contains(address, (ulong)length)) return true;
+        return false;
+    }
 
     /// <summary>Reads RAM; returns false (and leaves <paramref name="data"/> untouched) outside RAM.</summary>
     public bool Read(ulong address, Span<byte> data)

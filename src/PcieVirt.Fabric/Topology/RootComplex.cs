@@ -44,7 +44,7 @@ public sealed partial class RootComplex : IConfigAccessor
         loggerFactory ??= NullLoggerFactory.Instance;
         _log = loggerFactory.CreateLogger(LogCategory);
         _tlpLog = loggerFactory.CreateLogger(TlpLogCategory);
-        HostMemory = new HostMemory(options.RamSize);
+        HostMemory = new HostMemory(options.EffectiveRamRanges);
         InterruptController = new InterruptController();
         RootBus = new PciBus(this, PciBusKind.Root, null);
     }

@@ -34,8 +34,14 @@ public sealed record RootComplexOptions
     /// <summary>I/O port range forwarded to PCI; empty = none.</summary>
     public AddressRange Io { get; init; } = new(0x1000, 0xF000);
 
-    /// <summary>Host RAM size: DMA to [0, RamSize) reaches memory.</summary>
+    /// <summary>Host RAM size when <see cref="RamRanges"/> is not given: DMA to [0, RamSize) reaches memory.</summary>
     public ulong RamSize { get; init; } = 0x8000_0000;
+
+    /// <summary>Where host RAM sits (e.g. below the MMIO hole and from 4 GiB up); null = [0, RamSize).</summary>
+    public IReadOnlyList<AddressRange>? RamRanges { get; init; }
+
+    /// <summary>The RAM ranges in force.</summary>
+    public IReadOnlyList<AddressRange> EffectiveRamRanges => RamRanges ?? [new AddressRange(0, RamSize)];
 
     /// <summary>Requester ID the root complex uses for requests it issues (its host bridge); default root bus 00.0.</summary>
     public Bdf? RequesterId { get; init; }
@@ -57,14 +63,18 @@ public sealed record RootComplexOptions
         if (!Mmio64.IsEmpty && Mmio64.Base + Mmio64.Size < Mmio64.Base) return "64-bit MMIO aperture wraps around";
         if (!Io.IsEmpty && Io.Base + Io.Size > 0x1_0000_0000UL) return $"I/O aperture {Io} exceeds the 32-bit I/O space";
         var msi = AddressRange.FromLimit(InterruptController.MsiBase, InterruptController.MsiLimit);
-        var ram = new AddressRange(0, RamSize);
         foreach (var (name, r) in new[] { ("32-bit MMIO", Mmio32), ("64-bit MMIO", Mmio64) })
         {
             if (r.Overlaps(ecam)) return $"{name} aperture {r} overlaps the ECAM window {ecam}";
             if (r.Overlaps(msi)) return $"{name} aperture {r} overlaps the MSI range {msi}";
-            if (r.Overlaps(ram)) return $"{name} aperture {r} overlaps RAM {ram}";
+            foreach (var ram in EffectiveRamRanges)
+                if (r.Overlaps(ram)) return $"{name} aperture {r} overlaps RAM {ram}";
         }
-        if (ecam.Overlaps(ram)) return $"ECAM window {ecam} overlaps RAM {ram}";
+        foreach (var ram in EffectiveRamRanges)
+        {
+            if (ecam.Overlaps(ram)) return $"ECAM window {ecam} overlaps RAM {ram}";
+            if (ram.Overlaps(msi)) return $"RAM {ram} overlaps the MSI range {msi}";
+        }
         if (ecam.Overlaps(msi)) return $"ECAM window {ecam} overlaps the MSI range {msi}";
         if (Mmio32.Overlaps(Mmio64)) return "the MMIO apertures overlap";
         return null;

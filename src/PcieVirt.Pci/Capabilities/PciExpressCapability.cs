@@ -30,7 +30,7 @@ public sealed record PciExpressOptions
     /// <summary>Current Link Speed (default: the maximum).</summary>
     public PcieLinkSpeed? LinkSpeed { get; init; }
     /// <summary>Negotiated Link Width (default: the maximum).</summary>
-    public int? LinkWidth { get; init; }
+    public int? LinkWidth { get; init; } // 0 = link down (empty slot): Negotiated Link Width reads 0
     public AspmSupport AspmSupport { get; init; } = AspmSupport.L1;
     /// <summary>L0s Exit Latency encoding (0 = &lt;64 ns … 7 = &gt;4 µs).</summary>
     public byte L0sExitLatency { get; init; }
@@ -165,7 +165,7 @@ public sealed class PciExpressCapability : PciStandardCapability
         if (!Enum.IsDefined(o.MaxLinkSpeed)) throw new ArgumentException($"Max Link Speed {o.MaxLinkSpeed} is not defined");
         if (Array.IndexOf(ValidWidths, o.MaxLinkWidth) < 0) throw new ArgumentException($"Max Link Width x{o.MaxLinkWidth} is not a PCIe width");
         if (o.LinkSpeed is { } s && (!Enum.IsDefined(s) || s > o.MaxLinkSpeed)) throw new ArgumentException($"Link speed {s} exceeds Max Link Speed {o.MaxLinkSpeed}");
-        if (o.LinkWidth is { } w && (Array.IndexOf(ValidWidths, w) < 0 || w > o.MaxLinkWidth)) throw new ArgumentException($"Link width x{w} is not a width up to x{o.MaxLinkWidth}");
+        if (o.LinkWidth is { } w && w != 0 && (Array.IndexOf(ValidWidths, w) < 0 || w > o.MaxLinkWidth)) throw new ArgumentException($"Link width x{w} is not a width up to x{o.MaxLinkWidth}");
         if (o.SlotImplemented && !downstream) throw new ArgumentException("only Root Ports and Switch Downstream Ports implement a slot (§7.5.3.2)");
         if (!o.SlotImplemented && (o.HotPlugCapable || o.PhysicalSlotNumber != 0)) throw new ArgumentException("slot options need SlotImplemented");
         if (o.PhysicalSlotNumber is < 0 or > 8191) throw new ArgumentException("Physical Slot Number is 13 bits");

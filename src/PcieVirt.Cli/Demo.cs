@@ -1,0 +1,61 @@
+using PcieVirt.Fabric;
+using PcieVirt.PciUtils;
+
+namespace PcieVirt.Cli;
+
+/// <summary>
+/// The main job: build the default platform, let firmware enumerate it, and show what a driver
+/// developer would look at first. Later issues extend it (SR-IOV, I/O paths, MR-IOV).
+/// </summary>
+public static class Demo
+{
+    public static int Run(Session session, TextWriter o)
+    {
+        var system = session.System;
+        o.WriteLine($"PcieVirt demo: platform '{system.Model.Name}'");
+        if (system.Model.Description is { Length: > 0 } d) o.WriteLine($"  {d}");
+        o.WriteLine();
+
+        int status = 0;
+        foreach (var host in system.Hosts)
+        {
+            var r = host.Enumeration!;
+            o.WriteLine($"== 1. Firmware enumeration of {host.Name} (segment {host.RootComplex.Segment:x4}, ECAM at 0x{host.RootComplex.EcamWindow.Base:x})");
+            o.WriteLine($"   {r.Functions.Count} functions found; buses {host.RootComplex.StartBus:x2}..{r.LastBus:x2} assigned depth first; {r.Failures.Count} failures");
+            foreach (var b in r.Bridges)
+                o.WriteLine($"   bridge {b.Address}: bus {b.PrimaryBus:x2} -> [{b.SecondaryBus:x2}..{b.SubordinateBus:x2}]  mem {b.MemoryWindow}  pref {b.PrefetchableWindow}  io {b.IoWindow}");
+            foreach (var bar in r.Bars)
+                o.WriteLine($"   {bar}");
+            foreach (var f in r.Failures) o.WriteLine($"   failure: {f}");
+            if (!r.Succeeded) status = 1;
+            o.WriteLine();
+        }
+
+        o.WriteLine("== 2. The tree, as `lspci -tv` prints it");
+        status |= session.Execute(["lspci", "-tv"]);
+        o.WriteLine();
+        o.WriteLine("== 3. Every function, as `lspci -nn` prints it");
+        status |= session.Execute(["lspci", "-nn"]);
+        o.WriteLine();
+
+        // The first endpoint with the most capabilities is the interesting one to decode in full.
+        var host0 = system.Hosts[0];
+        PciAddress? target = null;
+        int best = -1;
+        foreach (var a in host0.Functions())
+        {
+            var f = host0.RootComplex.FindFunction(a.Bdf);
+            if (f is null || f.IsBridge) continue;
+            if (f.Capabilities.Count > best) { best = f.Capabilities.Count; target = a; }
+        }
+        if (target is { } t)
+        {
+            o.WriteLine($"== 4. The richest endpoint decoded, as `lspci -vvv -s {t}` prints it");
+            status |= session.Execute(["lspci", "-vvv", "-s", t.ToString()]);
+            o.WriteLine();
+            o.WriteLine($"== 5. Config registers with setpci: Command, BAR0 sizing, and the PCIe Device Control");
+            status |= session.Execute(["setpci", "-v", "-s", t.ToString(), "COMMAND.W", "BASE_ADDRESS_0.L", "CAP_EXP+8.W"]);
+        }
+        return status;
+    }
+}

@@ -1,0 +1,158 @@
+using Microsoft.Extensions.Logging;
+using PcieVirt.Cli.Shell;
+using PcieVirt.Fabric;
+using PcieVirt.PciUtils;
+using PcieVirt.Platform;
+using PcieVirt.Platform.Model;
+
+namespace PcieVirt.Cli;
+
+/// <summary>
+/// One live emulated platform and the commands that act on it. The same session serves a single
+/// command line (<c>pcievirt lspci …</c>) and every line of a shell script, so state persists across
+/// the lines of a script exactly as it would on a machine.
+/// </summary>
+public sealed class Session : IDisposable
+{
+    readonly TextWriter _out;
+    readonly TextWriter _err;
+    readonly ILoggerFactory _loggerFactory;
+
+    Session(PcieSystem system, ILoggerFactory loggerFactory, TextWriter stdout, TextWriter stderr)
+    {
+        System = system;
+        _loggerFactory = loggerFactory;
+        _out = stdout;
+        _err = stderr;
+    }
+
+    public PcieSystem System { get; }
+
+    /// <summary>
+    /// Loads the model (the embedded default when <paramref name="modelPath"/> is null), builds and boots
+    /// the platform. Returns null after printing every model error when the model is invalid.
+    /// </summary>
+    public static Session? Open(string? modelPath, ILoggerFactory loggerFactory, TextWriter stdout, TextWriter stderr)
+    {
+        var log = loggerFactory.CreateLogger("PcieVirt.Platform.Model");
+        PlatformModelResult result;
+        if (modelPath is null)
+            result = PlatformModel.Parse(PlatformModel.ReadDefaultJson(), "default.json (embedded)", log);
+        else if (!File.Exists(modelPath))
+        {
+            stderr.WriteLine($"pcievirt: model file '{modelPath}' not found");
+            return null;
+        }
+        else
+            result = PlatformModel.Load(modelPath, log);
+
+        if (!result.Success || result.Model is null)
+        {
+            stderr.WriteLine($"pcievirt: the model has {result.Errors.Count} error(s):");
+            foreach (var e in result.Errors) stderr.WriteLine($"  {e}");
+            return null;
+        }
+        try
+        {
+            var system = PcieSystem.Boot(result.Model, loggerFactory);
+            return new Session(system, loggerFactory, stdout, stderr);
+        }
+        catch (PlatformBuildException e)
+        {
+            stderr.WriteLine($"pcievirt: cannot build the platform: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>Runs one command given as words; returns its exit code.</summary>
+    public int Execute(IReadOnlyList<string> words)
+    {
+        if (words.Count == 0) return 0;
+        string[] rest = [.. words.Skip(1)];
+        try
+        {
+            return words[0] switch
+            {
+                "lspci" => Lspci.Run(rest, System.Accessors, _out, _err),
+                "setpci" => Setpci.Run(rest, System.Accessors, _out, _err),
+                "enumerate" => Enumerate(),
+                "echo" => Echo(rest),
+                "help" => Help(),
+                _ => Unknown(words[0]),
+            };
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or IOException)
+        {
+            // A command must never take the emulator down; report and carry on.
+            _err.WriteLine($"{words[0]}: {e.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>
+    /// Runs a script: one command per line, <c>#</c> comments, blank lines ignored. Stops at the first
+    /// failing line unless <paramref name="keepGoing"/>. Returns the exit code of the last command run.
+    /// </summary>
+    public int RunScript(TextReader script, string sourceName, bool keepGoing = false)
+    {
+        int status = 0, lineNo = 0;
+        for (string? line; (line = script.ReadLine()) != null;)
+        {
+            lineNo++;
+            var (words, error) = ShellLexer.Split(line);
+            if (error != null)
+            {
+                _err.WriteLine($"{sourceName}:{lineNo}: {error}");
+                status = 2;
+                if (!keepGoing) return status;
+                continue;
+            }
+            if (words.Count == 0) continue;
+            status = Execute(words);
+            if (status != 0)
+            {
+                _err.WriteLine($"{sourceName}:{lineNo}: '{words[0]}' exited with status {status}");
+                if (!keepGoing) return status;
+            }
+        }
+        return status;
+    }
+
+    int Enumerate()
+    {
+        foreach (var h in System.Hosts)
+        {
+            var r = h.Enumerate();
+            _out.WriteLine($"{h.Name}: {r.Functions.Count} functions, buses {h.RootComplex.StartBus:x2}..{r.LastBus:x2}, {r.Failures.Count} failures");
+            foreach (var f in r.Failures) _out.WriteLine($"  failure: {f}");
+        }
+        return 0;
+    }
+
+    int Echo(string[] words)
+    {
+        _out.WriteLine(string.Join(' ', words));
+        return 0;
+    }
+
+    int Help()
+    {
+        _out.WriteLine("""
+            Commands (one per line; '#' starts a comment):
+              lspci [-t] [-v|-vv|-vvv] [-x|-xxx|-xxxx] [-s [[bus]:][dev][.fn]] [-n|-nn] [-D] [-k]
+              setpci [-v] -s BDF REG[+OFF][.B|.W|.L][=VALUE[:MASK]]...
+              enumerate          run firmware enumeration again
+              echo TEXT          print TEXT
+              help               this text
+            """);
+        return 0;
+    }
+
+    int Unknown(string command)
+    {
+        _err.WriteLine($"unknown command '{command}' (try 'help')");
+        return 127;
+    }
+
+    public void Dispose() => _loggerFactory.Dispose();
+}

@@ -1,0 +1,151 @@
+using Microsoft.Extensions.Logging;
+using PcieVirt.Pci.Capabilities;
+using PcieVirt.Pci.Functions;
+using PcieVirt.Platform.Model;
+
+namespace PcieVirt.Platform.Building;
+
+/// <summary>
+/// Turns model nodes into functions with their capability lists. The order of capabilities follows
+/// what real devices commonly expose (PM, MSI, PCIe, MSI-X in the legacy list; AER, ACS, ARI, DSN,
+/// SR-IOV in the extended list), which is also what lspci users expect to see.
+/// </summary>
+internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
+{
+    readonly ILogger _log = loggerFactory.CreateLogger("PcieVirt.Platform");
+
+    /// <summary>An endpoint function (PF) from the model. <paramref name="link"/> is the link it trains on.</summary>
+    public EndpointFunction Endpoint(FunctionModel m, PciePortType portType, LinkModel? link, byte nextAriFunction)
+    {
+        var f = new EndpointFunction(m.Name, m.Identity, loggerFactory.CreateLogger($"PcieVirt.Device.{m.Name}"));
+        foreach (var bar in m.Bars) f.DefineBar(bar);
+        if (m.ExpansionRomSize != 0) f.DefineExpansionRom(m.ExpansionRomSize);
+        var caps = m.Capabilities;
+        if (caps.PowerManagement is { } pm)
+            f.AddCapability(new PowerManagementCapability(new PowerManagementOptions
+            {
+                D1Support = pm.D1Support,
+                D2Support = pm.D2Support,
+                PmeSupport = (PmeSupport)(byte)pm.PmeSupport,
+                NoSoftReset = pm.NoSoftReset,
+            }));
+        if (caps.Msi is { } msi)
+            f.AddCapability(new MsiCapability(new MsiOptions
+            {
+                VectorsRequested = msi.Vectors,
+                Address64 = msi.Is64Bit,
+                PerVectorMasking = msi.PerVectorMask,
+            }));
+        f.AddCapability(new PciExpressCapability(EndpointExpressOptions(caps.Pcie, portType, link)));
+        if (caps.Msix is { } msix)
+            f.AddCapability(new MsixCapability(msix.TableSize, msix.TableBar, msix.TableOffset, msix.PbaBar, msix.PbaOffset));
+        if (caps.Aer is { } aer)
+            f.AddCapability(new AerCapability(new AerOptions
+            {
+                PortType = portType,
+                EcrcGenerationCapable = aer.EcrcGeneration,
+                EcrcCheckCapable = aer.EcrcCheck,
+            }));
+        if (caps.Acs is { } acs) f.AddCapability(Acs(acs));
+        if (caps.Ari) f.AddCapability(new AriCapability(new AriOptions { NextFunctionNumber = nextAriFunction }));
+        if (caps.DeviceSerialNumber is { } dsn) f.AddCapability(new DeviceSerialNumberCapability(dsn));
+        if (caps.Sriov is not null)
+            Log.SriovNotYetModelled(_log, m.Name);
+        if (m.DeviceKind != FunctionModel.GenericDeviceKind)
+            Log.DeviceKindAsGeneric(_log, m.Name, m.DeviceKind);
+        f.Seal();
+        return f;
+    }
+
+    /// <summary>A root port or switch downstream port: a Type 1 function with the port's slot and link.</summary>
+    public BridgeFunction DownstreamFacingPort(PortModel p, bool isRootPort, int portNumber)
+    {
+        var kind = isRootPort ? BridgePortKind.RootPort : BridgePortKind.SwitchDownstreamPort;
+        var type = isRootPort ? PciePortType.RootPort : PciePortType.SwitchDownstreamPort;
+        var f = new BridgeFunction(p.Name, p.Identity, kind, loggerFactory.CreateLogger($"PcieVirt.Port.{p.Name}"));
+        bool occupied = p.Downstream is not null;
+        var hp = p.HotPlug;
+        f.AddCapability(new PowerManagementCapability(new PowerManagementOptions { PmeSupport = PmeSupport.D0 | PmeSupport.D3Hot | PmeSupport.D3Cold }));
+        // Ports signal hot-plug and PME events with MSI (§6.7.3.4).
+        f.AddCapability(new MsiCapability(new MsiOptions { VectorsRequested = 1, Address64 = true }));
+        f.AddCapability(new PciExpressCapability(new PciExpressOptions
+        {
+            PortType = type,
+            MaxPayloadSizeSupported = 512,
+            MaxLinkSpeed = (PcieLinkSpeed)p.Link.Generation,
+            MaxLinkWidth = p.Link.Width,
+            LinkSpeed = occupied ? (PcieLinkSpeed)TrainedGeneration(p) : PcieLinkSpeed.Gt2_5,
+            LinkWidth = occupied ? TrainedWidth(p) : 0,
+            PortNumber = (byte)portNumber,
+            DataLinkLayerActiveReporting = true,
+            LinkBandwidthNotification = true,
+            SurpriseDownErrorReporting = hp?.Surprise ?? false,
+            SlotImplemented = p.Slot is not null,
+            PhysicalSlotNumber = p.Slot ?? 0,
+            HotPlugCapable = hp is not null,
+            HotPlugSurprise = hp?.Surprise ?? false,
+            AttentionButtonPresent = hp?.AttentionButton ?? false,
+            PowerControllerPresent = hp?.PowerController ?? false,
+            MrlSensorPresent = hp?.MrlSensor ?? false,
+            AttentionIndicatorPresent = hp?.AttentionIndicator ?? false,
+            PowerIndicatorPresent = hp?.PowerIndicator ?? false,
+            CardPresent = occupied,
+            AriForwardingSupported = p.AriForwarding,
+        }));
+        f.AddCapability(new AerCapability(new AerOptions { PortType = type }));
+        if (p.Acs is { } acs) f.AddCapability(Acs(acs));
+        f.Seal();
+        return f;
+    }
+
+    /// <summary>A switch's upstream port.</summary>
+    public BridgeFunction SwitchUpstreamPort(SwitchModel s, LinkModel parentLink)
+    {
+        var f = new BridgeFunction(s.Name, s.Identity, BridgePortKind.SwitchUpstreamPort, loggerFactory.CreateLogger($"PcieVirt.Port.{s.Name}"));
+        f.AddCapability(new PowerManagementCapability(new PowerManagementOptions { PmeSupport = PmeSupport.D0 | PmeSupport.D3Hot }));
+        f.AddCapability(new PciExpressCapability(new PciExpressOptions
+        {
+            PortType = PciePortType.SwitchUpstreamPort,
+            MaxPayloadSizeSupported = 512,
+            MaxLinkSpeed = (PcieLinkSpeed)s.Link.Generation,
+            MaxLinkWidth = s.Link.Width,
+            LinkSpeed = (PcieLinkSpeed)Math.Min(s.Link.Generation, parentLink.Generation),
+            LinkWidth = Math.Min(s.Link.Width, parentLink.Width),
+        }));
+        f.AddCapability(new AerCapability(new AerOptions { PortType = PciePortType.SwitchUpstreamPort }));
+        f.Seal();
+        return f;
+    }
+
+    static PciExpressOptions EndpointExpressOptions(PcieCapabilityModel pcie, PciePortType type, LinkModel? link) => new()
+    {
+        PortType = type,
+        MaxPayloadSizeSupported = pcie.MaxPayload,
+        ExtendedTagSupported = pcie.ExtendedTag,
+        FlrCapable = pcie.Flr,
+        // An integrated endpoint has no link; one below a port reports the link it trained on.
+        MaxLinkSpeed = link is null ? PcieLinkSpeed.Gt2_5 : (PcieLinkSpeed)link.Generation,
+        MaxLinkWidth = link?.Width ?? 1,
+        L0sAcceptableLatency = 7,
+        L1AcceptableLatency = 7,
+    };
+
+    static AcsCapability Acs(AcsModel acs) => new(new AcsOptions
+    {
+        Supported = (Pci.Capabilities.AcsFeatures)(ushort)acs.Features,
+        EgressControlVectorSize = acs.EgressControlVectorSize,
+    });
+
+    /// <summary>The speed a link trains to: the lower of the two ends' maxima.</summary>
+    static int TrainedGeneration(PortModel p) => p.Downstream switch
+    {
+        SwitchModel s => Math.Min(p.Link.Generation, s.Link.Generation),
+        _ => p.Link.Generation,
+    };
+
+    static int TrainedWidth(PortModel p) => p.Downstream switch
+    {
+        SwitchModel s => Math.Min(p.Link.Width, s.Link.Width),
+        _ => p.Link.Width,
+    };
+}
