@@ -1,4 +1,5 @@
 using System.Text.Json;
+using PcieVirt.Fabric;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Platform.Model;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using PcieVirt.Fabric;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Platform.Model;
@@ -172,7 +173,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
         // I/O windows of bridges have 4 KiB granularity (§7.5.1.3.6); I/O addresses are at most 32 bits.
         var io = ParseRange(r.Object("io", false, "base", "size"), 4 * KiB, HostModel.FourGiB, "inside the 32-bit I/O space");
         if (mmio32 is { } m32 && mmio64 is { } m64 && m32.Overlaps(m64))
-            ctx.Error(r.PathOf("mmio64"), $"mmio64 {m64} overlaps mmio32 {m32}");
+            ctx.Error(r.PathOf("mmio64"), $"mmio64 {ModelNumber.FormatRange(m64)} overlaps mmio32 {ModelNumber.FormatRange(m32)}");
         if (mmio32 == null || (r.Has("mmio64") && mmio64 == null) || (r.Has("io") && io == null)) return null;
         return new HostApertures { Mmio32 = mmio32.Value, Mmio64 = mmio64, Io = io };
     }
@@ -211,18 +212,18 @@ internal sealed partial class ModelParser(ParseContext ctx)
     {
         var ecamPath = JsonPaths.Property(host.PathOf("ecam"), "base");
         if (ecam.Range.Overlaps(ap.Mmio32))
-            ctx.Error(ecamPath, $"the ECAM window {ecam.Range} overlaps the mmio32 aperture {ap.Mmio32}");
+            ctx.Error(ecamPath, $"the ECAM window {ModelNumber.FormatRange(ecam.Range)} overlaps the mmio32 aperture {ModelNumber.FormatRange(ap.Mmio32)}");
         if (ap.Mmio64 is { } m64 && ecam.Range.Overlaps(m64))
-            ctx.Error(ecamPath, $"the ECAM window {ecam.Range} overlaps the mmio64 aperture {m64}");
+            ctx.Error(ecamPath, $"the ECAM window {ModelNumber.FormatRange(ecam.Range)} overlaps the mmio64 aperture {ModelNumber.FormatRange(m64)}");
         if (ram is not { } rv) return;
         ulong low = Math.Min(rv.Value, HostModel.LowRamLimit(ecam, ap));
         if (rv.Value == low) return;
         var high = new AddressRange(HostModel.FourGiB, rv.Value - low);
         var ramPath = host.PathOf("ramSize");
         if (ap.Mmio64 is { } m && high.Overlaps(m))
-            ctx.Error(ramPath, $"{rv.Text} of RAM puts {ModelNumber.FormatSize(high.Size)} above 4 GiB at {high}, which overlaps the mmio64 aperture {m}");
+            ctx.Error(ramPath, $"{rv.Text} of RAM puts {ModelNumber.FormatSize(high.Size)} above 4 GiB at {ModelNumber.FormatRange(high)}, which overlaps the mmio64 aperture {ModelNumber.FormatRange(m)}");
         if (ecam.Range.Overlaps(high))
-            ctx.Error(ramPath, $"{rv.Text} of RAM puts {ModelNumber.FormatSize(high.Size)} above 4 GiB at {high}, which overlaps the ECAM window {ecam.Range}");
+            ctx.Error(ramPath, $"{rv.Text} of RAM puts {ModelNumber.FormatSize(high.Size)} above 4 GiB at {ModelNumber.FormatRange(high)}, which overlaps the ECAM window {ModelNumber.FormatRange(ecam.Range)}");
     }
 
     /// <summary>
