@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PcieVirt.Fabric;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Platform.Model;
@@ -263,11 +264,11 @@ internal sealed partial class ModelParser
         {
             var d = new PowerManagementModel();
             bool d1 = pr.Bool("d1", false), d2 = pr.Bool("d2", false);
-            var pme = PmeStates.None;
+            var pme = PmeSupport.None;
             foreach (var (se, sp) in pr.Array("pmeSupport"))
             {
                 if (ObjectReader.ReadKeyword(ctx, se, sp, PmeStateNames) is not { } st) continue;
-                if ((st == PmeStates.D1 && !d1) || (st == PmeStates.D2 && !d2))
+                if ((st == PmeSupport.D1 && !d1) || (st == PmeSupport.D2 && !d2))
                     ctx.Error(sp, $"PME from {se.GetString()} needs {se.GetString()} support (set \"{se.GetString()!.ToLowerInvariant()}\": true)");
                 pme |= st;
             }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using PcieVirt.Fabric;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Platform.Model;
@@ -40,25 +41,25 @@ internal sealed partial class ModelParser(ParseContext ctx)
         ["none"] = 0, ["A"] = 1, ["B"] = 2, ["C"] = 3, ["D"] = 4,
     };
 
-    static readonly Dictionary<string, PmeStates> PmeStateNames = new(StringComparer.Ordinal)
+    static readonly Dictionary<string, PmeSupport> PmeStateNames = new(StringComparer.Ordinal)
     {
-        ["D0"] = PmeStates.D0, ["D1"] = PmeStates.D1, ["D2"] = PmeStates.D2, ["D3hot"] = PmeStates.D3Hot, ["D3cold"] = PmeStates.D3Cold,
+        ["D0"] = PmeSupport.D0, ["D1"] = PmeSupport.D1, ["D2"] = PmeSupport.D2, ["D3hot"] = PmeSupport.D3Hot, ["D3cold"] = PmeSupport.D3Cold,
     };
 
     static readonly Dictionary<string, AcsFeatures> AcsNames = new(StringComparer.Ordinal)
     {
         ["sourceValidation"] = AcsFeatures.SourceValidation,
         ["translationBlocking"] = AcsFeatures.TranslationBlocking,
-        ["p2pRequestRedirect"] = AcsFeatures.P2pRequestRedirect,
-        ["p2pCompletionRedirect"] = AcsFeatures.P2pCompletionRedirect,
+        ["p2pRequestRedirect"] = AcsFeatures.P2PRequestRedirect,
+        ["p2pCompletionRedirect"] = AcsFeatures.P2PCompletionRedirect,
         ["upstreamForwarding"] = AcsFeatures.UpstreamForwarding,
-        ["p2pEgressControl"] = AcsFeatures.P2pEgressControl,
-        ["directTranslatedP2p"] = AcsFeatures.DirectTranslatedP2p,
+        ["p2pEgressControl"] = AcsFeatures.P2PEgressControl,
+        ["directTranslatedP2p"] = AcsFeatures.DirectTranslatedP2P,
     };
 
     /// <summary>ACS controls meaningful for a function of a multi-function device (§6.12.1.2).</summary>
-    const AcsFeatures FunctionAcs = AcsFeatures.P2pRequestRedirect | AcsFeatures.P2pCompletionRedirect
-        | AcsFeatures.P2pEgressControl | AcsFeatures.DirectTranslatedP2p;
+    const AcsFeatures FunctionAcs = AcsFeatures.P2PRequestRedirect | AcsFeatures.P2PCompletionRedirect
+        | AcsFeatures.P2PEgressControl | AcsFeatures.DirectTranslatedP2P;
 
     /// <summary>Identity of a root port when the model gives none: QEMU's generic PCIe root port.</summary>
     static readonly FunctionIdentity DefaultRootPortIdentity = new()
@@ -505,7 +506,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
             features |= f;
         }
         int vectorSize = 0;
-        if ((features & AcsFeatures.P2pEgressControl) != 0)
+        if ((features & AcsFeatures.P2PEgressControl) != 0)
             vectorSize = r.Int("egressControlVectorSize", 1, 256, 8);
         else if (r.Has("egressControlVectorSize"))
             ctx.Error(r.PathOf("egressControlVectorSize"), "only meaningful with the 'p2pEgressControl' feature");
