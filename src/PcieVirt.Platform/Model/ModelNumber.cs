@@ -137,6 +137,4 @@ public static class ModelNumber
     /// address so that a range ending at 2^64 prints without overflow.
     /// </summary>
     public static string FormatRange(AddressRange range) => $"[{Hex(range.Base)}..{Hex(range.Limit)}]";
-
-    internal static bool IsPowerOfTwo(ulong v) => v != 0 && (v & (v - 1)) == 0;
 }
