@@ -26,7 +26,7 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
             {
                 D1Support = pm.D1Support,
                 D2Support = pm.D2Support,
-                PmeSupport = (PmeSupport)(byte)pm.PmeSupport,
+                PmeSupport = pm.PmeSupport,
                 NoSoftReset = pm.NoSoftReset,
             }));
         if (caps.Msi is { } msi)
@@ -132,7 +132,7 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
 
     static AcsCapability Acs(AcsModel acs) => new(new AcsOptions
     {
-        Supported = (Pci.Capabilities.AcsFeatures)(ushort)acs.Features,
+        Supported = acs.Features,
         EgressControlVectorSize = acs.EgressControlVectorSize,
     });
 

@@ -21,11 +21,11 @@ internal sealed class HostBuilder(ILoggerFactory loggerFactory)
             EcamBase = host.Ecam.Base - ((ulong)host.Ecam.BusStart << 20),
             StartBus = host.Ecam.BusStart,
             EndBus = host.Ecam.BusEnd,
-            Mmio32 = Range(host.Apertures.Mmio32),
-            Mmio64 = host.Apertures.Mmio64 is { } m64 ? Range(m64) : Fabric.AddressRange.None,
-            Io = host.Apertures.Io is { } io ? Range(io) : Fabric.AddressRange.None,
+            Mmio32 = host.Apertures.Mmio32,
+            Mmio64 = host.Apertures.Mmio64 ?? AddressRange.None,
+            Io = host.Apertures.Io ?? AddressRange.None,
             RamSize = host.RamSize,
-            RamRanges = host.RamRanges.Select(Range).ToArray(),
+            RamRanges = host.RamRanges.ToArray(),
         };
         var rc = new RootComplex(options, loggerFactory);
 
@@ -73,6 +73,4 @@ internal sealed class HostBuilder(ILoggerFactory loggerFactory)
         for (int i = 0; i < ep.Functions.Count; i++)
             yield return (ep.Functions[i], i + 1 < ep.Functions.Count ? (byte)ep.Functions[i + 1].Number : (byte)0);
     }
-
-    static Fabric.AddressRange Range(Model.AddressRange r) => new(r.Base, r.Size);
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Platform.Model;
@@ -54,24 +55,13 @@ public sealed record CapabilitiesModel
     public SriovModel? Sriov { get; init; }
 }
 
-/// <summary>Device power states from which PME can be signalled (PMC bits 15:11 in this order).</summary>
-[Flags]
-public enum PmeStates : byte
-{
-    None = 0,
-    D0 = 1,
-    D1 = 2,
-    D2 = 4,
-    D3Hot = 8,
-    D3Cold = 16,
-}
-
 /// <summary>PCI Power Management capability (PCI Bus Power Management Interface; §7.5.2.1).</summary>
 public sealed record PowerManagementModel
 {
     public bool D1Support { get; init; }
     public bool D2Support { get; init; }
-    public PmeStates PmeSupport { get; init; }
+    /// <summary>Device power states from which PME can be signalled (PMC bits 15:11).</summary>
+    public PmeSupport PmeSupport { get; init; }
     /// <summary>No_Soft_Reset: a D3hot→D0 transition keeps the function's state.</summary>
     public bool NoSoftReset { get; init; } = true;
 }
@@ -128,25 +118,12 @@ public sealed record AerModel
     public bool EcrcCheck { get; init; }
 }
 
-/// <summary>ACS capability bits (ACS Capability Register, §7.7.8.2), in register bit order.</summary>
-[Flags]
-public enum AcsFeatures : ushort
-{
-    None = 0,
-    SourceValidation = 1 << 0,
-    TranslationBlocking = 1 << 1,
-    P2pRequestRedirect = 1 << 2,
-    P2pCompletionRedirect = 1 << 3,
-    UpstreamForwarding = 1 << 4,
-    P2pEgressControl = 1 << 5,
-    DirectTranslatedP2p = 1 << 6,
-}
-
 /// <summary>Access Control Services extended capability (§7.7.8).</summary>
 public sealed record AcsModel
 {
+    /// <summary>ACS capabilities the function or port implements (ACS Capability Register, §7.7.8.2).</summary>
     public required AcsFeatures Features { get; init; }
-    /// <summary>Egress Control Vector Size (1..256) when <see cref="AcsFeatures.P2pEgressControl"/> is supported, else 0.</summary>
+    /// <summary>Egress Control Vector Size (1..256) when <see cref="AcsFeatures.P2PEgressControl"/> is supported, else 0.</summary>
     public int EgressControlVectorSize { get; init; }
 }
 

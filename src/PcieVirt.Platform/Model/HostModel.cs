@@ -1,20 +1,6 @@
-using PcieVirt.Pci.Functions;
+using PcieVirt.Fabric;
 
 namespace PcieVirt.Platform.Model;
-
-/// <summary>A range of addresses <c>[Base, Base + Size)</c>; <see cref="Size"/> is never 0 in a valid model.</summary>
-public readonly record struct AddressRange(ulong Base, ulong Size)
-{
-    /// <summary>Last address inside the range (inclusive, so a range ending at 2^64 is representable).</summary>
-    public ulong Last => Base + (Size - 1);
-
-    public bool Contains(ulong address) => Size != 0 && address >= Base && address <= Last;
-
-    public bool Overlaps(AddressRange other) =>
-        Size != 0 && other.Size != 0 && Base <= other.Last && other.Base <= Last;
-
-    public override string ToString() => $"[{ModelNumber.Hex(Base)}..{ModelNumber.Hex(Last)}]";
-}
 
 /// <summary>
 /// The enhanced configuration access window of a host (PCIe Base Spec §7.2.2): 1 MiB of config space
@@ -33,7 +19,10 @@ public sealed record EcamModel
     public AddressRange Range => new(Base, Size);
 }
 
-/// <summary>The address ranges a host bridge forwards to its PCI hierarchy for BARs.</summary>
+/// <summary>
+/// The address ranges a host bridge forwards to its PCI hierarchy for BARs. An absent aperture is
+/// null; a present one never has size 0 in a valid model.
+/// </summary>
 public sealed record HostApertures
 {
     /// <summary>Memory below 4 GiB (non-prefetchable bridge windows and 32-bit BARs).</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using PcieVirt.Fabric;
 
 namespace PcieVirt.Platform.Model;
 
@@ -131,5 +132,9 @@ public static class ModelNumber
     /// <summary>Formats an address as <c>0x…</c> hex.</summary>
     public static string Hex(ulong value) => string.Create(CultureInfo.InvariantCulture, $"0x{value:x}");
 
-    internal static bool IsPowerOfTwo(ulong v) => v != 0 && (v & (v - 1)) == 0;
+    /// <summary>
+    /// Formats a non-empty range for messages as <c>[0xbase..0xlast]</c>, with the inclusive last
+    /// address so that a range ending at 2^64 prints without overflow.
+    /// </summary>
+    public static string FormatRange(AddressRange range) => $"[{Hex(range.Base)}..{Hex(range.Limit)}]";
 }

@@ -1,4 +1,7 @@
+using System.Numerics;
 using System.Text.Json;
+using PcieVirt.Fabric;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Platform.Model;
@@ -137,7 +140,7 @@ internal sealed partial class ModelParser
         if (r.Number("expansionRom", 0, ulong.MaxValue) is { } rv)
         {
             // §7.5.1.2.4: a power of two, at least 2 KiB; PCI firmware limits images to 16 MiB.
-            if (!ModelNumber.IsPowerOfTwo(rv.Value))
+            if (!BitOperations.IsPow2(rv.Value))
                 ctx.Error(r.PathOf("expansionRom"), $"{rv.Text} is not a power of two");
             else if (rv.Value < 2 * KiB || rv.Value > 16 * MiB)
                 ctx.Error(r.PathOf("expansionRom"), $"{rv.Text} is outside 2 KiB..16 MiB");
@@ -243,7 +246,7 @@ internal sealed partial class ModelParser
     bool CheckBarSize(string path, Num size, BarKind kind, bool forVf)
     {
         string? error = null;
-        if (!ModelNumber.IsPowerOfTwo(size.Value)) error = $"{size.Text} is not a power of two";
+        if (!BitOperations.IsPow2(size.Value)) error = $"{size.Text} is not a power of two";
         else if (kind == BarKind.Io && (size.Value < 4 || size.Value > 256)) error = $"{size.Text} is outside 4..256 bytes, the sizes of an I/O BAR";
         else if (forVf && size.Value < 4 * KiB) error = $"{size.Text} is below 4 KiB: each VF's BAR space is allocated in System Page Size units (at least 4 KiB, §9.3.3)";
         else if (kind != BarKind.Io && size.Value < 16) error = $"{size.Text} is below 16 bytes, the smallest memory BAR";
@@ -262,11 +265,11 @@ internal sealed partial class ModelParser
         {
             var d = new PowerManagementModel();
             bool d1 = pr.Bool("d1", false), d2 = pr.Bool("d2", false);
-            var pme = PmeStates.None;
+            var pme = PmeSupport.None;
             foreach (var (se, sp) in pr.Array("pmeSupport"))
             {
                 if (ObjectReader.ReadKeyword(ctx, se, sp, PmeStateNames) is not { } st) continue;
-                if ((st == PmeStates.D1 && !d1) || (st == PmeStates.D2 && !d2))
+                if ((st == PmeSupport.D1 && !d1) || (st == PmeSupport.D2 && !d2))
                     ctx.Error(sp, $"PME from {se.GetString()} needs {se.GetString()} support (set \"{se.GetString()!.ToLowerInvariant()}\": true)");
                 pme |= st;
             }
@@ -280,7 +283,7 @@ internal sealed partial class ModelParser
             int vectors = d.Vectors;
             if (mr.Number("vectors", 1, 32) is { } v)
             {
-                if (ModelNumber.IsPowerOfTwo(v.Value)) vectors = (int)v.Value;
+                if (BitOperations.IsPow2(v.Value)) vectors = (int)v.Value;
                 else ctx.Error(mr.PathOf("vectors"), $"{v.Text} is not a power of two (MSI requests 1, 2, 4, 8, 16 or 32 vectors)");
             }
             msi = new MsiModel { Vectors = vectors, Is64Bit = mr.Bool("is64Bit", d.Is64Bit), PerVectorMask = mr.Bool("perVectorMask", d.PerVectorMask) };
@@ -294,7 +297,7 @@ internal sealed partial class ModelParser
             int mps = pcie.MaxPayload;
             if (cr.Number("maxPayload", 128, 4096) is { } m)
             {
-                if (ModelNumber.IsPowerOfTwo(m.Value)) mps = (int)m.Value;
+                if (BitOperations.IsPow2(m.Value)) mps = (int)m.Value;
                 else ctx.Error(cr.PathOf("maxPayload"), $"{m.Text} is not a power of two (128, 256, 512, 1024, 2048 or 4096)");
             }
             pcie = new PcieCapabilityModel { MaxPayload = mps, Flr = cr.Bool("flr", pcie.Flr), ExtendedTag = cr.Bool("extendedTag", pcie.ExtendedTag) };
@@ -446,8 +449,8 @@ internal sealed partial class ModelParser
                 foreach (var (se, sp) in pe.EnumerateArray().Select((x, i) => (x, JsonPaths.Index(pp, i))))
                 {
                     if (ctx.Number(se, sp, 4 * KiB, 1UL << 43) is not { } ps) continue;
-                    if (!ModelNumber.IsPowerOfTwo(ps.Value)) ctx.Error(sp, $"{ps.Text} is not a power of two");
-                    else pageSizes |= 1u << (System.Numerics.BitOperations.Log2(ps.Value) - 12);
+                    if (!BitOperations.IsPow2(ps.Value)) ctx.Error(sp, $"{ps.Text} is not a power of two");
+                    else pageSizes |= 1u << (BitOperations.Log2(ps.Value) - 12);
                 }
             }
             else pageSizes = (uint)(ctx.Number(pe, pp, 1, uint.MaxValue)?.Value ?? SriovModel.RequiredPageSizes);

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using PcieVirt.Fabric;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Platform.Model;
@@ -39,25 +41,25 @@ internal sealed partial class ModelParser(ParseContext ctx)
         ["none"] = 0, ["A"] = 1, ["B"] = 2, ["C"] = 3, ["D"] = 4,
     };
 
-    static readonly Dictionary<string, PmeStates> PmeStateNames = new(StringComparer.Ordinal)
+    static readonly Dictionary<string, PmeSupport> PmeStateNames = new(StringComparer.Ordinal)
     {
-        ["D0"] = PmeStates.D0, ["D1"] = PmeStates.D1, ["D2"] = PmeStates.D2, ["D3hot"] = PmeStates.D3Hot, ["D3cold"] = PmeStates.D3Cold,
+        ["D0"] = PmeSupport.D0, ["D1"] = PmeSupport.D1, ["D2"] = PmeSupport.D2, ["D3hot"] = PmeSupport.D3Hot, ["D3cold"] = PmeSupport.D3Cold,
     };
 
     static readonly Dictionary<string, AcsFeatures> AcsNames = new(StringComparer.Ordinal)
     {
         ["sourceValidation"] = AcsFeatures.SourceValidation,
         ["translationBlocking"] = AcsFeatures.TranslationBlocking,
-        ["p2pRequestRedirect"] = AcsFeatures.P2pRequestRedirect,
-        ["p2pCompletionRedirect"] = AcsFeatures.P2pCompletionRedirect,
+        ["p2pRequestRedirect"] = AcsFeatures.P2PRequestRedirect,
+        ["p2pCompletionRedirect"] = AcsFeatures.P2PCompletionRedirect,
         ["upstreamForwarding"] = AcsFeatures.UpstreamForwarding,
-        ["p2pEgressControl"] = AcsFeatures.P2pEgressControl,
-        ["directTranslatedP2p"] = AcsFeatures.DirectTranslatedP2p,
+        ["p2pEgressControl"] = AcsFeatures.P2PEgressControl,
+        ["directTranslatedP2p"] = AcsFeatures.DirectTranslatedP2P,
     };
 
     /// <summary>ACS controls meaningful for a function of a multi-function device (§6.12.1.2).</summary>
-    const AcsFeatures FunctionAcs = AcsFeatures.P2pRequestRedirect | AcsFeatures.P2pCompletionRedirect
-        | AcsFeatures.P2pEgressControl | AcsFeatures.DirectTranslatedP2p;
+    const AcsFeatures FunctionAcs = AcsFeatures.P2PRequestRedirect | AcsFeatures.P2PCompletionRedirect
+        | AcsFeatures.P2PEgressControl | AcsFeatures.DirectTranslatedP2P;
 
     /// <summary>Identity of a root port when the model gives none: QEMU's generic PCIe root port.</summary>
     static readonly FunctionIdentity DefaultRootPortIdentity = new()
@@ -172,7 +174,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
         // I/O windows of bridges have 4 KiB granularity (§7.5.1.3.6); I/O addresses are at most 32 bits.
         var io = ParseRange(r.Object("io", false, "base", "size"), 4 * KiB, HostModel.FourGiB, "inside the 32-bit I/O space");
         if (mmio32 is { } m32 && mmio64 is { } m64 && m32.Overlaps(m64))
-            ctx.Error(r.PathOf("mmio64"), $"mmio64 {m64} overlaps mmio32 {m32}");
+            ctx.Error(r.PathOf("mmio64"), $"mmio64 {ModelNumber.FormatRange(m64)} overlaps mmio32 {ModelNumber.FormatRange(m32)}");
         if (mmio32 == null || (r.Has("mmio64") && mmio64 == null) || (r.Has("io") && io == null)) return null;
         return new HostApertures { Mmio32 = mmio32.Value, Mmio64 = mmio64, Io = io };
     }
@@ -211,18 +213,18 @@ internal sealed partial class ModelParser(ParseContext ctx)
     {
         var ecamPath = JsonPaths.Property(host.PathOf("ecam"), "base");
         if (ecam.Range.Overlaps(ap.Mmio32))
-            ctx.Error(ecamPath, $"the ECAM window {ecam.Range} overlaps the mmio32 aperture {ap.Mmio32}");
+            ctx.Error(ecamPath, $"the ECAM window {ModelNumber.FormatRange(ecam.Range)} overlaps the mmio32 aperture {ModelNumber.FormatRange(ap.Mmio32)}");
         if (ap.Mmio64 is { } m64 && ecam.Range.Overlaps(m64))
-            ctx.Error(ecamPath, $"the ECAM window {ecam.Range} overlaps the mmio64 aperture {m64}");
+            ctx.Error(ecamPath, $"the ECAM window {ModelNumber.FormatRange(ecam.Range)} overlaps the mmio64 aperture {ModelNumber.FormatRange(m64)}");
         if (ram is not { } rv) return;
         ulong low = Math.Min(rv.Value, HostModel.LowRamLimit(ecam, ap));
         if (rv.Value == low) return;
         var high = new AddressRange(HostModel.FourGiB, rv.Value - low);
         var ramPath = host.PathOf("ramSize");
         if (ap.Mmio64 is { } m && high.Overlaps(m))
-            ctx.Error(ramPath, $"{rv.Text} of RAM puts {ModelNumber.FormatSize(high.Size)} above 4 GiB at {high}, which overlaps the mmio64 aperture {m}");
+            ctx.Error(ramPath, $"{rv.Text} of RAM puts {ModelNumber.FormatSize(high.Size)} above 4 GiB at {ModelNumber.FormatRange(high)}, which overlaps the mmio64 aperture {ModelNumber.FormatRange(m)}");
         if (ecam.Range.Overlaps(high))
-            ctx.Error(ramPath, $"{rv.Text} of RAM puts {ModelNumber.FormatSize(high.Size)} above 4 GiB at {high}, which overlaps the ECAM window {ecam.Range}");
+            ctx.Error(ramPath, $"{rv.Text} of RAM puts {ModelNumber.FormatSize(high.Size)} above 4 GiB at {ModelNumber.FormatRange(high)}, which overlaps the ECAM window {ModelNumber.FormatRange(ecam.Range)}");
     }
 
     /// <summary>
@@ -504,7 +506,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
             features |= f;
         }
         int vectorSize = 0;
-        if ((features & AcsFeatures.P2pEgressControl) != 0)
+        if ((features & AcsFeatures.P2PEgressControl) != 0)
             vectorSize = r.Int("egressControlVectorSize", 1, 256, 8);
         else if (r.Has("egressControlVectorSize"))
             ctx.Error(r.PathOf("egressControlVectorSize"), "only meaningful with the 'p2pEgressControl' feature");

@@ -1,3 +1,4 @@
+using PcieVirt.Fabric;
 using PcieVirt.Pci.Functions;
 using PcieVirt.Platform.Model;
 

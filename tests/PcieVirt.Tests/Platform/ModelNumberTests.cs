@@ -1,3 +1,4 @@
+using PcieVirt.Fabric;
 using PcieVirt.Platform.Model;
 using static PcieVirt.Tests.Platform.Baseline;
 
@@ -55,6 +56,13 @@ public class ModelNumberTests
     [TestCase(1536UL, "0x600 bytes")]
     public void FormatSize_UsesTheLargestExactBinaryUnit(ulong bytes, string expected) =>
         Assert.That(ModelNumber.FormatSize(bytes), Is.EqualTo(expected));
+
+    // The last address is inclusive: 0xC000_0000 + 256 MiB - 1, and a range ending at 2^64 does not wrap to 0.
+    [TestCase(0xC000_0000UL, 0x1000_0000UL, "[0xc0000000..0xcfffffff]")]
+    [TestCase(0xFFFF_FFFF_0000_0000UL, 0x1_0000_0000UL, "[0xffffffff00000000..0xffffffffffffffff]")]
+    [TestCase(0x1000UL, 1UL, "[0x1000..0x1000]")]
+    public void FormatRange_ShowsBaseAndInclusiveLastAddress(ulong baseAddress, ulong size, string expected) =>
+        Assert.That(ModelNumber.FormatRange(new AddressRange(baseAddress, size)), Is.EqualTo(expected));
 
     [Test]
     public void ModelFields_AcceptNumbersStringsHexAndSuffixes()

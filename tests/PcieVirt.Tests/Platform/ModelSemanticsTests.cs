@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using PcieVirt.Fabric;
 using PcieVirt.Pci.Functions;
 using PcieVirt.Platform.Model;
 using static PcieVirt.Tests.Platform.Baseline;
