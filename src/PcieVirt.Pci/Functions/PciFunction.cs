@@ -256,8 +256,11 @@ public abstract class PciFunction : IConfigWriteObserver
     /// <summary>Sets a Status bit from the device side (e.g. Received Master Abort).</summary>
     public void RaiseStatus(PciStatus bits) => Config.SetBits(PciRegs.Status, 2, (uint)bits, true);
 
-    /// <summary>The address a BAR currently holds (including the upper half of a 64-bit BAR).</summary>
-    public ulong BarAddress(int index)
+    /// <summary>
+    /// The address a BAR currently holds (including the upper half of a 64-bit BAR). Virtual so that an
+    /// SR-IOV VF, whose BAR registers read 0, can report the address its PF's VF BAR assigns it.
+    /// </summary>
+    public virtual ulong BarAddress(int index)
     {
         var b = _bars[index];
         if (b == null) return 0;
