@@ -473,7 +473,12 @@ public sealed class SriovCapability : PciExtendedCapability
             var vf = factory(this, i);
             if (vf.Sriov != this || vf.VfIndex != i)
                 throw new InvalidOperationException($"{Function.Name}: the VF factory returned a VF of another PF or index for VF index {i}");
-            if (!vf.IsSealed) vf.Seal();
+            if (!vf.IsSealed)
+            {
+                // VFs the default factory builds are laid out alike: share the first VF's masks and reset values.
+                if (i > 0 && VirtualFunctionFactory is null) vf.Config.AdoptLayout(created[0].Config);
+                vf.Seal();
+            }
             var rid = VfRoutingId(i + 1, pf);
             if (rid.Bus < pf.Bus) Log.VfRoutingIdWraps(Function.Logger, Function.Name, i + 1, rid.ToString());
             vf.Bdf = rid;

@@ -14,15 +14,13 @@ public sealed class ConfigSpace
 {
     /// <summary>PCI Express extended configuration space size.</summary>
     public const int Size = 4096;
-    const int Dwords = Size / 4;
 
     readonly byte[] _data = new byte[Size];
-    readonly byte[] _writable = new byte[Size];   // RW bits: take the written value
-    readonly byte[] _w1c = new byte[Size];        // RW1C bits: writing 1 clears
-    readonly byte[] _sticky = new byte[Size];     // bits kept across FLR / hot reset (RWS, RW1CS, ROS)
-    readonly byte[] _defaults = new byte[Size];   // value after reset
-    readonly IConfigWriteObserver?[] _observers = new IConfigWriteObserver?[Dwords];
-    readonly RegisterKind[] _kinds = new RegisterKind[Size];
+    // Masks, reset values and observer slots: identical for every VF of a PF, so VFs share one
+    // layout (copy-on-write) and an idle VF costs little more than its 4 KiB of register bytes.
+    ConfigLayout _layout = new();
+    IConfigWriteObserver[] _observers = [];
+    bool _adopting; // laying out a function known to match the adopted layout: only register bytes are written
 
     /// <summary>Raw bytes (read-only view) — what a dump shows.</summary>
     public ReadOnlySpan<byte> Bytes => _data;
@@ -57,12 +55,13 @@ public sealed class ConfigSpace
         {
             int o = offset + i;
             byte v = (byte)(value >> (8 * i));
-            byte wm = _writable[o];
+            byte wm = _layout.Writable[o];
             byte next = (byte)((_data[o] & ~wm) | (v & wm));
-            next &= (byte)~(v & _w1c[o]);
+            next &= (byte)~(v & _layout.W1c[o]);
             _data[o] = next;
         }
-        _observers[offset >> 2]?.OnConfigWrite(this, offset, width, old, value);
+        int slot = _layout.ObserverSlot[offset >> 2];
+        if (slot != 0) _observers[slot - 1].OnConfigWrite(this, offset, width, old, value);
     }
 
     /// <summary>
@@ -96,37 +95,94 @@ public sealed class ConfigSpace
         {
             int o = offset + i;
             int sh = 8 * i;
-            _data[o] = _defaults[o] = (byte)(resetValue >> sh);
-            _writable[o] = (byte)(writableMask >> sh);
-            _w1c[o] = (byte)(w1cMask >> sh);
-            _sticky[o] = (byte)(stickyMask >> sh);
-            _kinds[o] = kind;
+            _data[o] = (byte)(resetValue >> sh);
+            if (_adopting) continue;
+            var l = _layout;
+            if (l.Defaults[o] == _data[o] && l.Writable[o] == (byte)(writableMask >> sh) && l.W1c[o] == (byte)(w1cMask >> sh)
+                && l.Sticky[o] == (byte)(stickyMask >> sh) && l.Kinds[o] == kind)
+                continue; // already so (a shared layout stays shared)
+            l = Own();
+            l.Defaults[o] = _data[o];
+            l.Writable[o] = (byte)(writableMask >> sh);
+            l.W1c[o] = (byte)(w1cMask >> sh);
+            l.Sticky[o] = (byte)(stickyMask >> sh);
+            l.Kinds[o] = kind;
         }
+    }
+
+    /// <summary>
+    /// Starts from <paramref name="prototype"/>'s layout (masks, reset values, observer slots) instead of
+    /// an empty one, sharing it until a register is declared differently. Call before the function is
+    /// laid out; used for the VFs of one PF, which are laid out identically.
+    /// </summary>
+    public void AdoptLayout(ConfigSpace prototype)
+    {
+        prototype._layout.Shared = true;
+        _layout = prototype._layout;
+        _adopting = true;
+    }
+
+    /// <summary>
+    /// Ends a layout begun with <see cref="AdoptLayout"/>: from now on a differing declaration copies
+    /// the layout first. Checks that the function laid itself out to exactly the adopted reset image,
+    /// which a function built like its prototype always does.
+    /// </summary>
+    public void EndAdoption()
+    {
+        if (!_adopting) return;
+        _adopting = false;
+        if (!_data.AsSpan().SequenceEqual(_layout.Defaults))
+            throw new InvalidOperationException("a function that adopted a shared config layout was laid out differently from its prototype");
+    }
+
+    /// <summary>True while this config space shares its layout with another.</summary>
+    public bool SharesLayout => _layout.Shared;
+
+    /// <summary>The layout, copied first when it is shared (copy-on-write).</summary>
+    ConfigLayout Own()
+    {
+        if (_layout.Shared) _layout = _layout.Clone();
+        return _layout;
     }
 
     /// <summary>Changes only the writable mask of a register (e.g. a BAR whose size is set later).</summary>
     public void SetWritableMask(int offset, int width, uint writableMask)
     {
-        for (int i = 0; i < width; i++) _writable[offset + i] = (byte)(writableMask >> (8 * i));
+        if (_adopting) return;
+        if (WritableMask(offset, width) == writableMask) return;
+        var l = Own();
+        for (int i = 0; i < width; i++) l.Writable[offset + i] = (byte)(writableMask >> (8 * i));
     }
 
-    public uint WritableMask(int offset, int width) => Gather(_writable, offset, width);
-    public uint W1cMask(int offset, int width) => Gather(_w1c, offset, width);
-    public uint StickyMask(int offset, int width) => Gather(_sticky, offset, width);
-    public uint ResetValue(int offset, int width) => Gather(_defaults, offset, width);
-    public RegisterKind KindAt(int offset) => _kinds[offset];
+    public uint WritableMask(int offset, int width) => Gather(_layout.Writable, offset, width);
+    public uint W1cMask(int offset, int width) => Gather(_layout.W1c, offset, width);
+    public uint StickyMask(int offset, int width) => Gather(_layout.Sticky, offset, width);
+    public uint ResetValue(int offset, int width) => Gather(_layout.Defaults, offset, width);
+    public RegisterKind KindAt(int offset) => _layout.Kinds[offset];
 
     /// <summary>Changes the value a register returns to on reset (device models that compute defaults).</summary>
     public void SetResetValue(int offset, int width, uint value)
     {
-        for (int i = 0; i < width; i++) _defaults[offset + i] = (byte)(value >> (8 * i));
+        if (_adopting) return;
+        if (ResetValue(offset, width) == value) return;
+        var l = Own();
+        for (int i = 0; i < width; i++) l.Defaults[offset + i] = (byte)(value >> (8 * i));
     }
 
     /// <summary>Routes writes to the dwords in [<paramref name="offset"/>, +<paramref name="length"/>) to an observer.</summary>
     public void Observe(int offset, int length, IConfigWriteObserver observer)
     {
         if ((offset & 3) != 0 || (length & 3) != 0) throw new ArgumentException("observers own whole dwords");
-        for (int d = offset >> 2; d < (offset + length) >> 2; d++) _observers[d] = observer;
+        int slot = Array.IndexOf(_observers, observer) + 1;
+        if (slot == 0)
+        {
+            if (_observers.Length == byte.MaxValue) throw new InvalidOperationException("too many config write observers");
+            _observers = [.. _observers, observer];
+            slot = _observers.Length;
+        }
+        if (_adopting) return;
+        for (int d = offset >> 2; d < (offset + length) >> 2; d++)
+            if (_layout.ObserverSlot[d] != slot) Own().ObserverSlot[d] = (byte)slot;
     }
 
     /// <summary>
@@ -137,8 +193,8 @@ public sealed class ConfigSpace
     {
         for (int o = 0; o < Size; o++)
         {
-            byte keep = includeSticky ? (byte)0 : _sticky[o];
-            _data[o] = (byte)((_data[o] & keep) | (_defaults[o] & ~keep));
+            byte keep = includeSticky ? (byte)0 : _layout.Sticky[o];
+            _data[o] = (byte)((_data[o] & keep) | (_layout.Defaults[o] & ~keep));
         }
     }
 
@@ -163,6 +219,32 @@ public sealed class ConfigSpace
     /// <summary>True when (offset, width) is an access the config mechanism can carry.</summary>
     public static bool IsValidAccess(int offset, int width) =>
         (width == 1 || width == 2 || width == 4) && (uint)offset <= Size - (uint)width && (offset & (width - 1)) == 0;
+}
+
+/// <summary>
+/// The per-register semantics of a config space: writable, RW1C and sticky masks, reset values,
+/// register kinds, and which observer slot owns each dword. Shared by functions laid out alike.
+/// </summary>
+internal sealed class ConfigLayout
+{
+    public byte[] Writable = new byte[ConfigSpace.Size];
+    public byte[] W1c = new byte[ConfigSpace.Size];
+    public byte[] Sticky = new byte[ConfigSpace.Size];
+    public byte[] Defaults = new byte[ConfigSpace.Size];
+    public RegisterKind[] Kinds = new RegisterKind[ConfigSpace.Size];
+    /// <summary>1-based index into the owner's observer list per dword; 0 = none.</summary>
+    public byte[] ObserverSlot = new byte[ConfigSpace.Size / 4];
+    public bool Shared;
+
+    public ConfigLayout Clone() => new()
+    {
+        Writable = (byte[])Writable.Clone(),
+        W1c = (byte[])W1c.Clone(),
+        Sticky = (byte[])Sticky.Clone(),
+        Defaults = (byte[])Defaults.Clone(),
+        Kinds = (RegisterKind[])Kinds.Clone(),
+        ObserverSlot = (byte[])ObserverSlot.Clone(),
+    };
 }
 
 /// <summary>Register types of PCIe Base Spec §7.4, used for documentation and explain output.</summary>

@@ -138,6 +138,7 @@ public abstract class PciFunction : IConfigWriteObserver
         _sealed = true;
         foreach (var cap in _capabilities) cap.OnFunctionSealed();
         OnSealed();
+        Config.EndAdoption();
     }
 
     /// <summary>Type-specific header registers. A bridge sets the flags when it forwards I/O or memory.</summary>
