@@ -78,7 +78,10 @@ public static class Setpci
         foreach (var h in hosts)
             foreach (var a in h.Functions())
                 if (seen.Add(a)) functions.Add((a, h));
-        functions.Sort((x, y) => x.Address.CompareTo(y.Address));
+        // libpci links each function it finds at the head of its device list and setpci does not sort,
+        // so a group that selects several functions visits them in reverse discovery order. We discover
+        // in bus order (as lspci lists them), so go from the highest address down.
+        functions.Sort((x, y) => y.Address.CompareTo(x.Address));
 
         for (int g = 0; g < groups.Count; g++)
         {
