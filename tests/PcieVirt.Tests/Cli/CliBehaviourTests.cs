@@ -235,6 +235,9 @@ public partial class CliBehaviourTests
         var r = Pcievirt.Run("--model", "/nonexistent/model.json", "lspci");
         AssertCleanFailure(r);
         Assert.That(r.Err, Is.EqualTo("pcievirt: model file '/nonexistent/model.json' not found\n"));
+        var dir = Pcievirt.Run("--model", Path.GetTempPath(), "lspci");
+        AssertCleanFailure(dir);
+        Assert.That(dir.Err, Does.Contain("is a directory"));
     }
 
     [Test]
