@@ -171,6 +171,25 @@ public partial class CliBehaviourTests
     }
 
     [Test]
+    public void Shell_enumerate_reruns_firmware_after_software_moved_buses_and_bars()
+    {
+        var before = Ok("lspci", "-t").Out;
+        var bar0 = Ok("setpci", "-s", "04:00.0", "BASE_ADDRESS_0").Out;
+        var r = Pcievirt.Shell([],
+            "setpci -s 00:02.0 SECONDARY_BUS=20 SUBORDINATE_BUS=28",   // the switch now sits on bus 20
+            "setpci -s 04:00.0 BASE_ADDRESS_0=0",
+            "setpci -s 20:00.0 VENDOR_ID",
+            "lspci -s 04:00.0",                                          // bus 04 is no longer routed
+            "enumerate",
+            "setpci -s 04:00.0 BASE_ADDRESS_0",
+            "lspci -t");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString);
+        var sw = Default.AllSwitches().Single().Identity;
+        Assert.That(r.Out, Does.StartWith($"{sw.VendorId:x4}\nhost0: "));
+        Assert.That(r.Out, Does.EndWith(bar0 + before), "a fresh enumeration gives the original BAR and tree");
+    }
+
+    [Test]
     public void Shell_unknown_command_stops_with_line_number_and_non_zero_status()
     {
         var r = Pcievirt.Shell([], "# first", "setpci -s 01:00.0 VENDOR_ID", "", "frobnicate 01:00.0", "setpci -s 01:00.0 DEVICE_ID");
