@@ -29,6 +29,9 @@ internal static partial class Pcievirt
 
     public static string Fabric4x8 => ModelFiles.DeviceModel("fabric-4x8.json");
 
+    /// <summary>A model file of these tests (tests/PcieVirt.Tests/Cli/Models).</summary>
+    public static string TestModel(string name) => Path.Combine(ModelFiles.RepoRoot, "tests", "PcieVirt.Tests", "Cli", "Models", name);
+
     public static string Script(string name) => Path.Combine(ModelFiles.RepoRoot, "devicemodels", "scripts", name);
 
     /// <summary>

@@ -13,6 +13,7 @@ namespace PcieVirt.Tests.Platform.Building;
 /// </summary>
 [TestFixture("default.json")]
 [TestFixture("fabric-4x8.json")]
+[TestFixture("two-hosts.json")]
 public class PlatformBuildTests(string modelFile)
 {
     // PCI Express capability registers (§7.5.3): offsets from the capability.
@@ -20,17 +21,33 @@ public class PlatformBuildTests(string modelFile)
 
     PlatformModel _model = null!;
     PcieSystem _system = null!;
-    HostModel HostModel => _model.Hosts[0];
-    HostSystem Host => _system.Hosts[0];
+    int _host;
+    HostModel HostModel => _model.Hosts[_host];
+    HostSystem Host => _system.Hosts[_host];
     EnumerationReport Report => Host.Enumeration!;
 
     [OneTimeSetUp]
     public void Boot()
     {
-        var result = PlatformModel.Load(ModelFiles.DeviceModel(modelFile));
+        // two-hosts.json (segment 1 starts at bus 0x80) lives with the CLI tests.
+        var path = File.Exists(ModelFiles.DeviceModel(modelFile)) ? ModelFiles.DeviceModel(modelFile)
+            : Path.Combine(ModelFiles.RepoRoot, "tests", "PcieVirt.Tests", "Cli", "Models", modelFile);
+        var result = PlatformModel.Load(path);
         Assert.That(result.Errors, Is.Empty);
         _model = result.Model!;
         _system = PcieSystem.Boot(_model);
+        Assert.That(_system.Hosts, Has.Count.EqualTo(_model.Hosts.Count));
+    }
+
+    /// <summary>Runs <paramref name="check"/> once per host of the model, with <see cref="Host"/> set.</summary>
+    void ForEachHost(Action check)
+    {
+        for (_host = 0; _host < _model.Hosts.Count; _host++)
+        {
+            Assert.That(Host.Name, Is.EqualTo(HostModel.Name));
+            Assert.That(Host.RootComplex.Segment, Is.EqualTo(HostModel.Segment));
+            check();
+        }
     }
 
     PciAddress AddressOf(string name)
@@ -53,7 +70,9 @@ public class PlatformBuildTests(string modelFile)
     }
 
     [Test]
-    public void Builds_and_enumerates_every_function_of_the_model_without_failures()
+    public void Builds_and_enumerates_every_function_of_the_model_without_failures() => ForEachHost(Builds_and_enumerates_every_function_of_the_model_without_failuresOnHost);
+
+    void Builds_and_enumerates_every_function_of_the_model_without_failuresOnHost()
     {
         Assert.That(Report.Failures, Is.Empty);
         // Ports, switch upstream ports and endpoint functions (integrated ones included).
@@ -75,7 +94,9 @@ public class PlatformBuildTests(string modelFile)
     /// subordinate is closed, which also covers its busReserve.
     /// </summary>
     [Test]
-    public void Bus_numbers_are_assigned_depth_first_as_the_model_implies()
+    public void Bus_numbers_are_assigned_depth_first_as_the_model_implies() => ForEachHost(Bus_numbers_are_assigned_depth_first_as_the_model_impliesOnHost);
+
+    void Bus_numbers_are_assigned_depth_first_as_the_model_impliesOnHost()
     {
         var expected = new List<(string Name, int Primary, int Secondary, int Subordinate)>();
         int next = HostModel.RootBus + 1;
@@ -111,7 +132,9 @@ public class PlatformBuildTests(string modelFile)
     /// one address space overlap.
     /// </summary>
     [Test]
-    public void Every_bar_is_aligned_inside_its_bridge_windows_and_host_apertures_without_overlap()
+    public void Every_bar_is_aligned_inside_its_bridge_windows_and_host_apertures_without_overlap() => ForEachHost(Every_bar_is_aligned_inside_its_bridge_windows_and_host_apertures_without_overlapOnHost);
+
+    void Every_bar_is_aligned_inside_its_bridge_windows_and_host_apertures_without_overlapOnHost()
     {
         var bars = Report.Bars.Where(b => b.Register != BarRegister.VfBar).ToList();
         Assert.That(bars, Is.Not.Empty);
@@ -158,7 +181,9 @@ public class PlatformBuildTests(string modelFile)
 
     /// <summary>Bridge windows nest inside their parent's and do not overlap their siblings' (§7.5.1.3.6-9).</summary>
     [Test]
-    public void Bridge_windows_nest_and_siblings_do_not_overlap()
+    public void Bridge_windows_nest_and_siblings_do_not_overlap() => ForEachHost(Bridge_windows_nest_and_siblings_do_not_overlapOnHost);
+
+    void Bridge_windows_nest_and_siblings_do_not_overlapOnHost()
     {
         static IEnumerable<AddressRange> Windows(BridgeAssignment b) => [b.IoWindow, b.MemoryWindow, b.PrefetchableWindow];
         foreach (var child in Report.Bridges)
@@ -185,7 +210,9 @@ public class PlatformBuildTests(string modelFile)
     /// Hot-Plug Capable (bit 6) follow the model.
     /// </summary>
     [Test]
-    public void Ports_have_pcie_port_types_and_slots_from_the_model()
+    public void Ports_have_pcie_port_types_and_slots_from_the_model() => ForEachHost(Ports_have_pcie_port_types_and_slots_from_the_modelOnHost);
+
+    void Ports_have_pcie_port_types_and_slots_from_the_modelOnHost()
     {
         foreach (var p in HostModel.AllPorts())
         {
@@ -216,7 +243,9 @@ public class PlatformBuildTests(string modelFile)
     /// since every port reports it.
     /// </summary>
     [Test]
-    public void Empty_slots_show_presence_detect_and_link_active_clear()
+    public void Empty_slots_show_presence_detect_and_link_active_clear() => ForEachHost(Empty_slots_show_presence_detect_and_link_active_clearOnHost);
+
+    void Empty_slots_show_presence_detect_and_link_active_clearOnHost()
     {
         var slotted = HostModel.AllPorts().Where(p => p.Slot is not null).ToList();
         Assert.That(slotted, Is.Not.Empty);
@@ -239,7 +268,9 @@ public class PlatformBuildTests(string modelFile)
     /// Capabilities keep each end's own maximum.
     /// </summary>
     [Test]
-    public void Switch_upstream_link_trains_to_the_lower_of_both_ends()
+    public void Switch_upstream_link_trains_to_the_lower_of_both_ends() => ForEachHost(Switch_upstream_link_trains_to_the_lower_of_both_endsOnHost);
+
+    void Switch_upstream_link_trains_to_the_lower_of_both_endsOnHost()
     {
         foreach (var port in HostModel.AllPorts())
         {
