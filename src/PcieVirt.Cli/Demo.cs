@@ -53,7 +53,7 @@ public static class Demo
             o.WriteLine($"== 4. The richest endpoint decoded, as `lspci -vvv -s {t}` prints it");
             status |= session.Execute(["lspci", "-vvv", "-s", t.ToString()]);
             o.WriteLine();
-            o.WriteLine($"== 5. Config registers with setpci: Command, BAR0 sizing, and the PCIe Device Control");
+            o.WriteLine($"== 5. Config registers with setpci: Command, BAR0 and the PCIe Device Control (devicemodels/scripts/bar-sizing.pcv sizes a BAR)");
             status |= session.Execute(["setpci", "-v", "-s", t.ToString(), "COMMAND.W", "BASE_ADDRESS_0.L", "CAP_EXP+8.W"]);
         }
         return status;

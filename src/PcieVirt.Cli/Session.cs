@@ -40,7 +40,9 @@ public sealed class Session : IDisposable
             result = PlatformModel.Parse(PlatformModel.ReadDefaultJson(), "default.json (embedded)", log);
         else if (!File.Exists(modelPath))
         {
-            stderr.WriteLine($"pcievirt: model file '{modelPath}' not found");
+            stderr.WriteLine(Directory.Exists(modelPath)
+                ? $"pcievirt: '{modelPath}' is a directory, not a model file"
+                : $"pcievirt: model file '{modelPath}' not found");
             return null;
         }
         else

@@ -78,7 +78,10 @@ public static class Setpci
         foreach (var h in hosts)
             foreach (var a in h.Functions())
                 if (seen.Add(a)) functions.Add((a, h));
-        functions.Sort((x, y) => x.Address.CompareTo(y.Address));
+        // libpci links each function it finds at the head of its device list and setpci does not sort,
+        // so a group that selects several functions visits them in reverse discovery order. We discover
+        // in bus order (as lspci lists them), so go from the highest address down.
+        functions.Sort((x, y) => y.Address.CompareTo(x.Address));
 
         for (int g = 0; g < groups.Count; g++)
         {
@@ -135,66 +138,80 @@ public static class Setpci
         return groups;
     }
 
+    /// <summary>
+    /// Parses <c>REG[+OFF][.B|.W|.L][@N][=VALUE[:MASK][,…]]</c>. The text is split as setpci splits it
+    /// (at <c>=</c>, then <c>@</c>, then <c>.</c>, then <c>+</c>), so the instance number comes last
+    /// and is hexadecimal, and errors come in setpci's order and words.
+    /// </summary>
     static Op ParseOp(string text)
     {
         string lhs = text;
         string? values = null;
-        int eq = text.IndexOf('=');
+        int eq = lhs.IndexOf('=');
         if (eq >= 0)
         {
-            lhs = text[..eq];
-            values = text[(eq + 1)..];
+            values = lhs[(eq + 1)..];
+            lhs = lhs[..eq];
             if (values.Length == 0) throw new UsageException("Missing value.");
+        }
+        string? number = null;
+        int at = lhs.IndexOf('@');
+        if (at >= 0)
+        {
+            number = lhs[(at + 1)..];
+            lhs = lhs[..at];
         }
         int width = 0;
         int dot = lhs.IndexOf('.');
         if (dot >= 0)
         {
             var ws = lhs[(dot + 1)..];
-            width = ws.ToUpperInvariant() switch
+            lhs = lhs[..dot];
+            if (ws.Length != 1) throw new UsageException($"Invalid width \"{ws}\".");
+            width = char.ToUpperInvariant(ws[0]) switch
             {
-                "B" => 1, "W" => 2, "L" => 4,
+                'B' => 1, 'W' => 2, 'L' => 4,
                 _ => throw new UsageException($"Invalid width \"{ws}\"."),
             };
-            lhs = lhs[..dot];
         }
-        int instance = 0;
-        int at = lhs.IndexOf('@');
-        if (at >= 0)
-        {
-            if (!int.TryParse(lhs[(at + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out instance) || instance < 0)
-                throw new UsageException($"Invalid capability instance \"{lhs[(at + 1)..]}\".");
-            lhs = lhs[..at];
-        }
-        int offset = 0;
+        string? offsetText = null;
         int plus = lhs.IndexOf('+');
         if (plus >= 0)
         {
-            var os = lhs[(plus + 1)..];
-            if (!TryHex(os, out var o) || o > 0xFFF) throw new UsageException($"Invalid offset \"{os}\".");
-            offset = (int)o;
+            offsetText = lhs[(plus + 1)..];
             lhs = lhs[..plus];
         }
 
-        SetpciRegister? named = null;
-        int address;
-        if (lhs.Length > 0 && TryHex(lhs, out var num))
+        int instance = 0;
+        if (number != null)
         {
-            if (num > 0xFFF) throw new UsageException($"Register number {lhs} out of range.");
-            address = (int)num + offset;
+            if (!TryHex(number, out var n) || n > int.MaxValue) throw new UsageException($"Invalid number \"{number}\".");
+            instance = (int)n;
         }
+
+        SetpciRegister? named = null;
+        ulong address;
+        if (lhs.Length > 0 && TryHex(lhs, out var num)) address = num;
         else
         {
             named = SetpciRegisters.Find(lhs) ?? NumberedCapability(lhs)
                 ?? throw new UsageException($"Unknown register \"{lhs}\".");
-            address = named.Offset + offset;
+            address = (ulong)named.Offset;
         }
         if (width == 0)
         {
             if (named == null || named.Width == 0) throw new UsageException("Missing width.");
             width = named.Width;
         }
-        if ((address & (width - 1)) != 0)
+        if (offsetText != null)
+        {
+            if (!TryHex(offsetText, out var o) || o > 0xFFF) throw new UsageException($"Invalid offset \"{offsetText}\".");
+            address += o;
+        }
+        int count = values == null ? 1 : values.Split(',').Length;
+        if (address >= 0x1000 || address + (ulong)(width * count) > 0x1000)
+            throw new UsageException($"Register number {address.ToString("x2", CultureInfo.InvariantCulture)} out of range.");
+        if ((address & (ulong)(width - 1)) != 0)
             throw new UsageException($"Unaligned register address {address.ToString("x2", CultureInfo.InvariantCulture)}.");
 
         Value[]? vals = null;
@@ -215,12 +232,11 @@ public static class Setpci
                 }
                 uint data = ParseValue(dataText, max, "Value", "value");
                 uint mask = colon >= 0 ? ParseValue(maskText, max, "Mask", "mask") : max;
-                vals[k] = new Value(data, mask);
+                // setpci keeps only the masked bits of the value (and shows it so with -v).
+                vals[k] = new Value(data & mask, mask);
             }
         }
-        if (named?.CapabilityId is null or < 0 && address + width * (vals?.Length ?? 1) > 0x1000)
-            throw new UsageException($"Register number {address.ToString("x2", CultureInfo.InvariantCulture)} out of range.");
-        return new Op(text, named, address, width, instance, vals);
+        return new Op(text, named, (int)address, width, instance, vals);
     }
 
     /// <summary><c>CAPnn</c> / <c>ECAPnnnn</c>: a capability named by its hexadecimal ID.</summary>
@@ -229,7 +245,7 @@ public static class Setpci
         bool ext = name.StartsWith("ECAP", StringComparison.OrdinalIgnoreCase);
         if (!ext && !name.StartsWith("CAP", StringComparison.OrdinalIgnoreCase)) return null;
         var idText = name[(ext ? 4 : 3)..];
-        if (idText.Length == 0 || !TryHex(idText, out var id) || id > (ext ? 0xFFFFu : 0xFFu)) return null;
+        if (idText.Length == 0 || !TryHex(idText, out var id) || id > (ext ? 0xFFFu : 0xFFu)) return null;
         return new SetpciRegister(name.ToUpperInvariant(), 0, 0, (int)id, ext, HeaderKinds.Any);
     }
 
@@ -254,42 +270,55 @@ public static class Setpci
 
     static string Hex(uint v, int width) => v.ToString("x" + (2 * width).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// Runs one operation on one function in setpci's order: with <c>-v</c> the slot, the capability
+    /// found (<c>(cap 10 @60)</c> / <c>(ecap 0001 @100)</c>) and the register are printed before the
+    /// checks that can still stop it, exactly as setpci traces them.
+    /// </summary>
     static bool Execute(Op op, PciAddress addr, IConfigAccessor host, bool verbose, bool demo, TextWriter stdout, TextWriter stderr)
     {
         int address = op.Address;
-        if (op.Named is { } reg)
+        string slot = Addr(addr);
+        if (verbose) stdout.Write($"{slot} ");
+        if (op.Named is { CapabilityId: >= 0 } cap)
         {
-            if (reg.CapabilityId >= 0)
+            int pos = FindCapability(host, addr, cap.CapabilityId, cap.Extended, op.Instance, out int count);
+            if (pos < 0)
             {
-                int pos = FindCapability(host, addr, reg.CapabilityId, reg.Extended, op.Instance, out int count);
-                if (pos < 0)
-                {
-                    var kind = reg.Extended ? "Extended capability" : "Capability";
-                    var why = count == 0 ? "there are no capabilities with that id"
-                        : count == 1 ? "there is only 1 instance with that id" : $"there are only {count} instances with that id";
-                    stderr.Write($"setpci: {Addr(addr)}: Instance #{op.Instance} of {kind} {reg.CapabilityId:x4} not found - {why}.\n");
-                    return false;
-                }
-                address += pos;
-                if (address + op.Width * (op.Values?.Length ?? 1) > 0x1000)
-                {
-                    stderr.Write($"setpci: {Addr(addr)}: Register number {address:x2} out of range.\n");
-                    return false;
-                }
+                var kind = cap.Extended ? "Extended capability" : "Capability";
+                var why = count == 0 ? "there are no capabilities with that id"
+                    : count == 1 ? "there is only 1 capability with that id" : $"there are only {count} capabilities with that id";
+                stderr.Write($"setpci: {slot}: Instance #{op.Instance} of {kind} {cap.CapabilityId:x4} not found - {why}.\n");
+                return false;
             }
-            else
+            if (verbose)
+                stdout.Write(cap.Extended
+                    ? string.Create(CultureInfo.InvariantCulture, $"(ecap {cap.CapabilityId:x4} @{pos:x3}) ")
+                    : string.Create(CultureInfo.InvariantCulture, $"(cap {cap.CapabilityId:x2} @{pos:x2}) "));
+            address += pos;
+        }
+        if (verbose) stdout.Write($"@{address.ToString("x2", CultureInfo.InvariantCulture)}");
+        if ((address & (op.Width - 1)) != 0)
+        {
+            stderr.Write($"setpci: {slot}: Unaligned access of width {op.Width} to register {address:x4}\n");
+            return false;
+        }
+        if (address + op.Width > 0x1000)
+        {
+            stderr.Write($"setpci: {slot}: Access of width {op.Width} to register {address:x4} out of range\n");
+            return false;
+        }
+        if (op.Named is { CapabilityId: < 0, Headers: not HeaderKinds.Any } reg)
+        {
+            host.Read(addr, 0xE, 1, out var ht);
+            var kind = (ht & 0x7F) switch { 0 => HeaderKinds.Normal, 1 => HeaderKinds.Bridge, 2 => HeaderKinds.CardBus, _ => (HeaderKinds)0 };
+            if ((reg.Headers & kind) == 0)
             {
-                host.Read(addr, 0xC, 4, out var ht);
-                var kind = ((ht >> 16) & 0x7F) switch { 0 => HeaderKinds.Normal, 1 => HeaderKinds.Bridge, 2 => HeaderKinds.CardBus, _ => (HeaderKinds)0 };
-                if ((reg.Headers & kind) == 0)
-                {
-                    stderr.Write($"setpci: {Addr(addr)}: Does not have register {reg.Name}.\n");
-                    return false;
-                }
+                stderr.Write($"setpci: {slot}: Does not have register {reg.Name}.\n");
+                return false;
             }
         }
 
-        if (verbose) stdout.Write($"{Addr(addr)} @{address.ToString("x2", CultureInfo.InvariantCulture)}");
         if (op.Values == null)
         {
             host.Read(addr, address, op.Width, out var v);
@@ -303,7 +332,7 @@ public static class Setpci
             {
                 // VALUE:MASK is a read-modify-write: only the mask bits change.
                 host.Read(addr, address, op.Width, out var old);
-                uint next = (old & ~val.Mask) | (val.Data & val.Mask);
+                uint next = (old & ~val.Mask) | val.Data;
                 if (verbose) stdout.Write($" {Hex(old, op.Width)}->({Hex(val.Data, op.Width)}:{Hex(val.Mask, op.Width)})->{Hex(next, op.Width)}");
                 if (!demo) host.Write(addr, address, op.Width, next);
             }

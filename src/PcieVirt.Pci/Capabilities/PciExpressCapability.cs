@@ -114,8 +114,16 @@ public sealed class PciExpressCapability : PciStandardCapability
     // Completion Timeout Value encodings and the range (A=1, B=2, C=4, D=8) each belongs to (§7.5.3.16).
     static readonly byte[] TimeoutValueRange = [0, 1, 1, 0, 0, 2, 2, 0, 0, 4, 4, 0, 0, 8, 8, 0];
 
+    // Fields a Function Level Reset leaves as they are (§6.6.2): Max_Payload_Size in Device Control,
+    // and in Link Control ASPM Control, RCB, Common Clock Configuration, Extended Synch, Enable Clock
+    // Power Management and Hardware Autonomous Width Disable. They describe the link and the
+    // hierarchy, which an FLR of one function does not change. Hot and fundamental resets do clear them.
+    const uint FlrKeptDevCtl = MpsMask;
+    const uint FlrKeptLinkCtl = 0x3 | 1 << 3 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 9;
+
     readonly Queue<ushort> _pmeRequests = new();
     bool _linkUp = true;
+    uint _flrKeptDevCtl, _flrKeptLinkCtl; // their values as last written, restored after an FLR
 
     public PciExpressCapability(PciExpressOptions? options = null)
     {
@@ -315,6 +323,7 @@ public sealed class PciExpressCapability : PciStandardCapability
             if (expected != PortType)
                 throw new InvalidOperationException($"{Function.Name}: bridge kind {b.PortKind} does not match Device/Port Type {PortType}");
         }
+        RememberFlrKeptFields();
     }
 
     // ---- State a fabric or device model reads ----
@@ -470,6 +479,7 @@ public sealed class PciExpressCapability : PciStandardCapability
     {
         if (RegisterBits.Touches(rel, width, DevCtl, 2)) DeviceControlWritten(rel, width, oldValue, written);
         if (HasLink && RegisterBits.Touches(rel, width, LinkCtl, 2)) LinkControlWritten(rel, width, oldValue, written);
+        if (RegisterBits.Touches(rel, width, DevCtl, 2) || RegisterBits.Touches(rel, width, LinkCtl, 2)) RememberFlrKeptFields();
         if (HasLink && Wrote(rel, width, LinkCtl2, 0xF))
         {
             uint tls = Field(LinkCtl2, 0xF, 0);
@@ -503,6 +513,7 @@ public sealed class PciExpressCapability : PciStandardCapability
             return;
         }
         Log.InitiateFlr(Function.Logger, Function.Name);
+        RememberFlrKeptFields(); // this very write may have changed Max_Payload_Size
         Function.FunctionLevelReset();
     }
 
@@ -527,8 +538,20 @@ public sealed class PciExpressCapability : PciStandardCapability
         Log.FieldWriteRejected(Function.Logger, Function.Name, field, (int)value, (int)((before & mask) >> shift));
     }
 
+    void RememberFlrKeptFields()
+    {
+        _flrKeptDevCtl = Reg(DevCtl, 2) & FlrKeptDevCtl;
+        _flrKeptLinkCtl = Reg(LinkCtl, 2) & FlrKeptLinkCtl;
+    }
+
     public override void OnReset(ResetKind kind)
     {
+        if (kind == ResetKind.FunctionLevel)
+        {
+            SetReg(DevCtl, 2, (Reg(DevCtl, 2) & ~FlrKeptDevCtl) | _flrKeptDevCtl);
+            SetReg(LinkCtl, 2, (Reg(LinkCtl, 2) & ~FlrKeptLinkCtl) | _flrKeptLinkCtl);
+        }
+        else RememberFlrKeptFields();
         _pmeRequests.Clear();
         // Link Disable is cleared by the reset; the reset image already carries the current link state.
     }

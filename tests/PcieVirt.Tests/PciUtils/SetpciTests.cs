@@ -42,7 +42,8 @@ public class SetpciTests
     {
         var h = Host();
         var r = Run(h, "-v", "-s", "01:00.0", "ECAP_SRIOV+10.w=4");
-        Assert.That(r.Out, Is.EqualTo("0000:01:00.0 @178 0004\n"));
+        // setpci 3.9.0 -v names the capability it found before the register: "(ecap ID @POS) ".
+        Assert.That(r.Out, Is.EqualTo("0000:01:00.0 (ecap 0010 @168) @178 0004\n"));
         Assert.That(h.Bytes(At(1, 0, 0))[0x178], Is.EqualTo(4));
         r = Run(h, "-v", "-s", "01:00.0", "COMMAND=1:3");
         Assert.That(r.Out, Is.EqualTo("0000:01:00.0 @04 0146->(0001:0003)->0145\n"));
