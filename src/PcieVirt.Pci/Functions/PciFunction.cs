@@ -278,36 +278,21 @@ public abstract class PciFunction : IConfigWriteObserver
     /// Does a memory request at <paramref name="address"/> hit one of this function's enabled memory
     /// BARs? Allocation-free; called on every routed memory TLP.
     /// </summary>
-    public bool TryDecodeMemory(ulong address, out int bar, out ulong offset)
-    {
-        if (MemoryDecodeEnabled)
-        {
-            for (int i = 0; i < _bars.Length; i++)
-            {
-                var b = _bars[i];
-                if (b == null || !b.IsMemory) continue;
-                ulong baseAddr = BarAddress(i);
-                if (baseAddr != 0 && address >= baseAddr && address - baseAddr < b.Size)
-                {
-                    bar = i;
-                    offset = address - baseAddr;
-                    return true;
-                }
-            }
-        }
-        bar = -1;
-        offset = 0;
-        return false;
-    }
+    public bool TryDecodeMemory(ulong address, out int bar, out ulong offset) =>
+        TryDecode(address, MemoryDecodeEnabled, io: false, out bar, out offset);
 
-    public bool TryDecodeIo(ulong address, out int bar, out ulong offset)
+    /// <summary>Does an I/O request at <paramref name="address"/> hit one of this function's enabled I/O BARs?</summary>
+    public bool TryDecodeIo(ulong address, out int bar, out ulong offset) =>
+        TryDecode(address, IoSpaceEnabled, io: true, out bar, out offset);
+
+    bool TryDecode(ulong address, bool enabled, bool io, out int bar, out ulong offset)
     {
-        if (IoSpaceEnabled)
+        if (enabled)
         {
             for (int i = 0; i < _bars.Length; i++)
             {
                 var b = _bars[i];
-                if (b == null || b.Kind != BarKind.Io) continue;
+                if (b == null || (io ? b.Kind != BarKind.Io : !b.IsMemory)) continue;
                 ulong baseAddr = BarAddress(i);
                 if (baseAddr != 0 && address >= baseAddr && address - baseAddr < b.Size)
                 {
