@@ -105,7 +105,9 @@ public sealed partial class RootComplex : IConfigAccessor
     /// </summary>
     public void Reset()
     {
-        foreach (var f in _functionOrder) f.Reset(ResetKind.Fundamental);
+        // A PF's reset removes its VFs from the fabric, so walk a snapshot and skip what has left.
+        foreach (var f in _functionOrder.ToArray())
+            if (!f.IsVirtualFunction && _functions.Contains(f)) f.Reset(ResetKind.Fundamental);
         InvalidateRouting();
         RenumberAll(RootBus);
     }
@@ -126,6 +128,14 @@ public sealed partial class RootComplex : IConfigAccessor
     {
         if (_functions.Remove(function)) _functionOrder.Remove(function);
     }
+
+    internal void Unregister(HashSet<PciFunction> functions)
+    {
+        foreach (var f in functions) _functions.Remove(f);
+        _functionOrder.RemoveAll(functions.Contains);
+    }
+
+    internal ILogger Logger => _log;
     internal bool IsRegistered(PciFunction function) => _functions.Contains(function);
 
     public override string ToString() => $"{Name} (segment {Segment:x4}, buses {StartBus:x2}-{EndBus:x2})";
