@@ -11,7 +11,7 @@ namespace PcieVirt.Platform;
 /// <see cref="IConfigAccessor"/> it is what host software sees: config through ECAM, plus the BAR
 /// sizes the firmware discovered (as Linux publishes them in sysfs).
 /// </summary>
-public sealed class HostSystem : IConfigAccessor
+public sealed partial class HostSystem : IConfigAccessor
 {
     readonly ILogger _log;
     Dictionary<PciAddress, FunctionInfo> _resources = [];
@@ -35,6 +35,7 @@ public sealed class HostSystem : IConfigAccessor
         var report = new FirmwareEnumerator(RootComplex, null, _log).Enumerate();
         Enumeration = report;
         _resources = BuildResources(report);
+        FindSriovPfs(report);
         Log.Enumerated(_log, Name, report.Functions.Count, RootComplex.StartBus, report.LastBus, report.Failures.Count);
         foreach (var f in report.Failures) Log.EnumerationFailure(_log, Name, f.ToString());
         return report;
@@ -65,5 +66,5 @@ public sealed class HostSystem : IConfigAccessor
     public IReadOnlyList<PciAddress> Functions() => RootComplex.Functions();
     public CompletionStatus Read(PciAddress address, int offset, int width, out uint value) => RootComplex.Read(address, offset, width, out value);
     public CompletionStatus Write(PciAddress address, int offset, int width, uint value) => RootComplex.Write(address, offset, width, value);
-    public FunctionInfo? Describe(PciAddress address) => _resources.GetValueOrDefault(address);
+    public FunctionInfo? Describe(PciAddress address) => _resources.GetValueOrDefault(address) ?? DescribeVirtualFunction(address);
 }
