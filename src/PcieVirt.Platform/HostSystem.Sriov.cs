@@ -1,4 +1,5 @@
 using PcieVirt.Fabric;
+using PcieVirt.Platform.HostOs;
 
 namespace PcieVirt.Platform;
 
@@ -14,6 +15,22 @@ public sealed partial class HostSystem
     sealed record SriovPf(PciAddress Address, int Capability, BarResource[] PerVfBars);
 
     List<SriovPf> _sriovPfs = [];
+    LinuxPciCore? _os;
+
+    /// <summary>
+    /// The host OS's PCI core (a model of Linux's SR-IOV support) working on this host's configuration
+    /// space and virtual clock. It is booted after each firmware enumeration.
+    /// </summary>
+    public LinuxPciCore Os => _os ??= new LinuxPciCore(RootComplex, RootComplex.Clock, _log);
+
+    /// <summary>The host OS's result of its last boot (null before the first enumeration).</summary>
+    public OsResult? OsBoot { get; private set; }
+
+    void OnEnumerated(EnumerationReport report)
+    {
+        FindSriovPfs(report);
+        OsBoot = Os.Boot();
+    }
 
     void FindSriovPfs(EnumerationReport report)
     {
@@ -42,6 +59,9 @@ public sealed partial class HostSystem
     /// </summary>
     FunctionInfo? DescribeVirtualFunction(PciAddress address)
     {
+        // VFs the OS added are described as it recorded them (Linux sysfs); VFs enabled behind its back
+        // (setpci) are worked out from the PF's registers the same way.
+        if (_os?.Describe(address) is { } known) return known;
         foreach (var pf in _sriovPfs)
         {
             if (pf.Address.Segment != address.Segment) continue;

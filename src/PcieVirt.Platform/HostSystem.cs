@@ -35,7 +35,7 @@ public sealed partial class HostSystem : IConfigAccessor
         var report = new FirmwareEnumerator(RootComplex, null, _log).Enumerate();
         Enumeration = report;
         _resources = BuildResources(report);
-        FindSriovPfs(report);
+        OnEnumerated(report);
         Log.Enumerated(_log, Name, report.Functions.Count, RootComplex.StartBus, report.LastBus, report.Failures.Count);
         foreach (var f in report.Failures) Log.EnumerationFailure(_log, Name, f.ToString());
         return report;

@@ -36,10 +36,10 @@ sealed class SriovFabric
     };
 
     public SriovFabric(ushort totalVfs = 8, bool ari = true, int pfCount = 1, int busReserve = 0, bool enumerate = true,
-        Func<int, SriovOptions>? options = null)
+        Func<int, SriovOptions>? options = null, RootComplexOptions? rcOptions = null)
     {
         Logs = new LogCapture();
-        Rc = new RootComplex(FabricTestKit.Options(), LogCapture.Factory(Logs, LogLevel.Debug));
+        Rc = new RootComplex(rcOptions ?? FabricTestKit.Options(), LogCapture.Factory(Logs, LogLevel.Debug));
         var rp = new BridgeFunction("rp", new FunctionIdentity { VendorId = 0x8086, DeviceId = 0x7000, ClassCode = 0x060400 }, BridgePortKind.RootPort);
         rp.AddCapability(new PciExpressCapability(new PciExpressOptions
         {
