@@ -286,7 +286,7 @@ public sealed class LinuxPciCore
     {
         if (!_pfs.TryGetValue(pfAddress, out var pf)) return Fail(LinuxErrno.ENODEV, pfAddress, "not an SR-IOV PF the OS initialised");
         if (numVfs == 0) return DisableVfs(pfAddress);
-        if (numVfs == pf.NumVfs) return OsResult.Ok($"{pfAddress}: {numVfs} VFs already enabled");
+        if (numVfs == pf.NumVfs) return OsResult.Ok($"{pfAddress.ToString(withDomain: true)}: {numVfs} VFs already enabled");
         if (numVfs < 0 || numVfs > pf.TotalVfs)
             return Fail(LinuxErrno.ERANGE, pfAddress, $"{numVfs} VFs requested; sriov_totalvfs is {pf.TotalVfs}");
         if (pf.NumVfs != 0)
@@ -320,7 +320,8 @@ public sealed class LinuxPciCore
                 SetNumVfs(pf, 0);
                 return BusOutOfRange(pf, numVfs, lastBus);
             }
-            Wr(a, pf.Capability + Ctrl, 2, (uint)(pf.Control | CtrlVfEnable | CtrlVfMse));
+            ushort control = (ushort)(pf.Control | CtrlVfEnable | CtrlVfMse);
+            Wr(a, pf.Capability + Ctrl, 2, control);
             ulong enabledAt = _clock.Now;
             Wait(Options.VfEnableWaitNs, "VF Enable settle time (§9.3.3.3.1)");
 
@@ -339,7 +340,11 @@ public sealed class LinuxPciCore
             foreach (var vf in added) _vfs[vf.Address] = vf;
             pf.NumVfs = numVfs;
             Log.VfsEnabled(_log, a, numVfs, added[0].Address, added[^1].Address);
-            return OsResult.Ok($"{a}: enabled {numVfs} VFs ({added[0].Address}..{added[^1].Address})");
+            string at = a.ToString(withDomain: true);
+            return OsResult.Ok(string.Create(CultureInfo.InvariantCulture,
+                $"{at}: NumVFs = {numVfs}; First VF Offset {pf.FirstVfOffset}, VF Stride {pf.VfStride}\n"
+                + $"{at}: SR-IOV Control = 0x{control:x4} ({ControlText(control)}); waited {VirtualClock.Format(_clock.Now - enabledAt)}\n"
+                + $"{at}: enabled {numVfs} VFs: {added[0].Address.ToString(withDomain: true)} .. {added[^1].Address.ToString(withDomain: true)}"));
         }
         catch (Exception e) when (e is NotReadyException or AccessFailedException)
         {
@@ -452,7 +457,7 @@ public sealed class LinuxPciCore
     public OsResult DisableVfs(PciAddress pfAddress)
     {
         if (!_pfs.TryGetValue(pfAddress, out var pf)) return Fail(LinuxErrno.ENODEV, pfAddress, "not an SR-IOV PF the OS initialised");
-        if (pf.NumVfs == 0) return OsResult.Ok($"{pfAddress}: no VFs enabled");
+        if (pf.NumVfs == 0) return OsResult.Ok($"{pfAddress.ToString(withDomain: true)}: no VFs enabled");
         int n = pf.NumVfs;
         foreach (var vf in pf._vfs) _vfs.Remove(vf.Address);
         pf._vfs.Clear();
@@ -468,7 +473,19 @@ public sealed class LinuxPciCore
             return Fail(LinuxErrno.EIO, pf.Address, $"disabling VFs failed: {e.Message}");
         }
         Log.VfsDisabled(_log, pf.Address, n);
-        return OsResult.Ok($"{pf.Address}: disabled {n} VFs");
+        string at = pf.Address.ToString(withDomain: true);
+        return OsResult.Ok(string.Create(CultureInfo.InvariantCulture,
+            $"{at}: SR-IOV Control = 0x{pf.Control:x4} (VF Enable and VF MSE cleared); waited {VirtualClock.Format(Options.VfDisableWaitNs)}\n"
+            + $"{at}: NumVFs = 0; disabled {n} VFs"));
+    }
+
+    static string ControlText(ushort control)
+    {
+        var parts = new List<string>(3);
+        if ((control & CtrlVfEnable) != 0) parts.Add("VF Enable");
+        if ((control & CtrlVfMse) != 0) parts.Add("VF MSE");
+        if ((control & CtrlAri) != 0) parts.Add("ARI Capable Hierarchy");
+        return string.Join(", ", parts);
     }
 
     // ------------------------------------------------------------------ sysfs
@@ -503,7 +520,7 @@ public sealed class LinuxPciCore
     OsResult Fail(LinuxErrno errno, string where, string message)
     {
         var r = new OsResult(errno, $"{where}: {message}");
-        Log.Failed(_log, where, r.ToString());
+        Log.Failed(_log, where, $"{message}: {r.ErrorText} ({errno})");
         return r;
     }
 }
