@@ -39,7 +39,8 @@ sealed class SriovFabric
         Func<int, SriovOptions>? options = null, RootComplexOptions? rcOptions = null)
     {
         Logs = new LogCapture();
-        Rc = new RootComplex(rcOptions ?? FabricTestKit.Options(), LogCapture.Factory(Logs, LogLevel.Debug));
+        var logging = LogCapture.Factory(Logs, LogLevel.Debug);
+        Rc = new RootComplex(rcOptions ?? FabricTestKit.Options(), logging);
         var rp = new BridgeFunction("rp", new FunctionIdentity { VendorId = 0x8086, DeviceId = 0x7000, ClassCode = 0x060400 }, BridgePortKind.RootPort);
         rp.AddCapability(new PciExpressCapability(new PciExpressOptions
         {
@@ -52,7 +53,7 @@ sealed class SriovFabric
         Caps = new SriovCapability[pfCount];
         for (int k = 0; k < pfCount; k++)
         {
-            var pf = new EndpointFunction($"pf{k}", PfIdentity);
+            var pf = new EndpointFunction($"pf{k}", PfIdentity, logging.CreateLogger($"PcieVirt.Device.pf{k}"));
             pf.DefineBar(new BarDefinition(0, BarKind.Memory64, 0x4000));
             pf.AddCapability(new PciExpressCapability(new PciExpressOptions { FlrCapable = true }));
             pf.AddCapability(new MsixCapability(new MsixOptions(8, 0, 0x2000, 0, 0x3000)));
