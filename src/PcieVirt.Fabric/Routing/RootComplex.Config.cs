@@ -147,11 +147,17 @@ public sealed partial class RootComplex
         ref ConfigRoute r = ref Route(bus);
         CompletionStatus status;
         var target = r.Slots[devFn];
-        if (target != null && Delivers(ref r, devFn) && target.VfOf is { } iov && !iov.IsVfConfigReady(Clock.Now))
+        if (target == null || !Delivers(ref r, devFn))
         {
-            status = ConfigRetry(ref r, iov, bus, devFn, reg, width, write, data, out value);
+            value = write ? data : AllOnes(width);
+            status = ConfigUnsupported(ref r, bus, devFn, reg, width, write);
         }
-        else if (target != null && Delivers(ref r, devFn))
+        else if (Clock.Now < target.ConfigReadyAtNs)
+        {
+            // Only VFs have a ready time (0 for every other function): one compare on the hot path.
+            status = ConfigRetry(ref r, target.VfOf!, bus, devFn, reg, width, write, data, out value);
+        }
+        else
         {
             var config = target.Function.Config;
             try
@@ -175,11 +181,6 @@ public sealed partial class RootComplex
                 value = write ? data : AllOnes(width);
                 status = CompletionStatus.CompleterAbort;
             }
-        }
-        else
-        {
-            value = write ? data : AllOnes(width);
-            status = ConfigUnsupported(ref r, bus, devFn, reg, width, write);
         }
         if (_tlpLog.IsEnabled(LogLevel.Trace)) TraceConfig(bus, devFn, reg, width, write, value, status);
         return status;

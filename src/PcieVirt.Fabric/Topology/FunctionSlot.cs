@@ -41,6 +41,12 @@ internal sealed class FunctionSlot : IUpstreamPort
 
     /// <summary>For an SR-IOV VF: its PF's SR-IOV capability (settle time, VF MSE); null for every other function.</summary>
     public SriovCapability? VfOf { get; }
+    /// <summary>
+    /// Virtual time from which the function completes configuration requests: for a VF, its PF's VF Enable
+    /// time plus the settle time (§9.3.3.3.1); 0 (always ready) for every other function.
+    /// </summary>
+    public ulong ConfigReadyAtNs { get; set; }
+
     /// <summary>For an SR-IOV PF attached to the fabric: what places its VFs.</summary>
     public SriovAttachment? Sriov { get; set; }
 

@@ -95,7 +95,12 @@ internal sealed class SriovAttachment
             batch.Add((p!.Value, vf));
         }
         var slots = _pf.Bus.AttachMany(batch);
-        foreach (var s in slots) _vfSlots[((VirtualFunction)s.Function).VfIndex] = s;
+        ulong readyAt = Capability.VfConfigReadyTimeNs;
+        foreach (var s in slots)
+        {
+            s.ConfigReadyAtNs = readyAt;
+            _vfSlots[((VirtualFunction)s.Function).VfIndex] = s;
+        }
         _placed = slots.Count;
         if (lost > 0) Log.VfsNotPlaced(RootComplex.Logger, _pf.Function.Name, lost, firstLost!, lostReason!);
         if (slots.Count > 0)
