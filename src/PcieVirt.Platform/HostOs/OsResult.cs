@@ -25,6 +25,7 @@ public enum LinuxErrno
 /// </summary>
 public readonly record struct OsResult(LinuxErrno Error, string Message)
 {
+    /// <summary>True when <see cref="Error"/> is <see cref="LinuxErrno.None"/>.</summary>
     public bool Success => Error == LinuxErrno.None;
 
     /// <summary>A success with a note of what was done.</summary>

@@ -14,9 +14,11 @@ public sealed class SriovPhysicalFunction
         Capability = capability;
     }
 
+    /// <summary>The PF's address.</summary>
     public PciAddress Address { get; }
     /// <summary>Config offset of the SR-IOV extended capability.</summary>
     public int Capability { get; }
+    /// <summary>TotalVFs as read at init (<c>sriov_totalvfs</c>).</summary>
     public ushort TotalVfs { get; internal set; }
     /// <summary>VFs the OS has added (0 when SR-IOV is disabled).</summary>
     public int NumVfs { get; internal set; }
@@ -24,6 +26,7 @@ public sealed class SriovPhysicalFunction
     public ushort FirstVfOffset { get; internal set; }
     /// <summary>VF Stride as last read.</summary>
     public ushort VfStride { get; internal set; }
+    /// <summary>VF Device ID as read at init (<c>sriov_vf_device</c>; each VF's presented Device ID).</summary>
     public ushort VfDeviceId { get; internal set; }
     /// <summary>The PF's own Vendor ID, which the OS presents for its VFs.</summary>
     public ushort VendorId { get; internal set; }
