@@ -12,7 +12,7 @@ namespace PcieVirt.Cli;
 /// command line (<c>pcievirt lspci …</c>) and every line of a shell script, so state persists across
 /// the lines of a script exactly as it would on a machine.
 /// </summary>
-public sealed class Session : IDisposable
+public sealed partial class Session : IDisposable
 {
     readonly TextWriter _out;
     readonly TextWriter _err;
@@ -78,6 +78,8 @@ public sealed class Session : IDisposable
                 "lspci" => Lspci.Run(rest, System.Accessors, _out, _err),
                 "setpci" => Setpci.Run(rest, System.Accessors, _out, _err),
                 "enumerate" => Enumerate(),
+                "sriov" => Sriov(rest),
+                "advance" => Advance(rest),
                 "echo" => Echo(rest),
                 "help" => Help(),
                 _ => Unknown(words[0]),
@@ -144,6 +146,8 @@ public sealed class Session : IDisposable
               lspci [-t] [-v|-vv|-vvv] [-x|-xxx|-xxxx] [-s [[bus]:][dev][.fn]] [-n|-nn] [-D] [-k]
               setpci [-v] -s BDF REG[+OFF][.B|.W|.L][=VALUE[:MASK]]...
               enumerate          run firmware enumeration again
+              sriov [BDF [numvfs=N]]  show a PF's SR-IOV sysfs attributes, or enable N VFs (0 disables) as Linux does
+              advance DURATION   let virtual time pass (e.g. 100ms, 1s, 250us)
               echo TEXT          print TEXT
               help               this text
             """);

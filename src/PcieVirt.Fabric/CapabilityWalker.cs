@@ -22,6 +22,10 @@ public static class CapabilityWalker
     public const int PcieDeviceStatus = 0x0A;
     public const int PcieDeviceCapabilities2 = 0x24;
     public const int PcieDeviceControl2 = 0x28;
+    /// <summary>Root Control (root ports, §7.5.3.12).</summary>
+    public const int PcieRootControl = 0x1C;
+    /// <summary>Root Control bit 4: CRS Software Visibility Enable (§7.5.3.12).</summary>
+    public const byte CrsSoftwareVisibilityBit = 1 << 4;
     /// <summary>Device Capabilities 2 bit 5 (ARI Forwarding Supported) and Device Control 2 bit 5 (ARI Forwarding Enable).</summary>
     public const ushort AriForwardingBit = 1 << 5;
     /// <summary>Device Status bit 3: Unsupported Request Detected (RW1C).</summary>

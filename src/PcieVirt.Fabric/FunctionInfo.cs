@@ -23,9 +23,14 @@ public readonly record struct BarResource(ulong Base, ulong Size)
 /// <param name="IsVirtualFunction">True for an SR-IOV VF.</param>
 /// <param name="PhysicalFunction">The VF's PF, when <paramref name="IsVirtualFunction"/>.</param>
 /// <param name="Driver">Name of the bound driver, if any.</param>
+/// <param name="PresentedVendorId">The Vendor ID the OS presents when it differs from the register: for a VF,
+/// whose own register reads FFFFh, the PF's Vendor ID (Linux sysfs <c>vendor</c>).</param>
+/// <param name="PresentedDeviceId">Likewise the Device ID: for a VF, the PF's VF Device ID (sysfs <c>device</c>).</param>
 public sealed record FunctionInfo(
     IReadOnlyList<BarResource> Bars,
     BarResource Rom = default,
     bool IsVirtualFunction = false,
     PciAddress? PhysicalFunction = null,
-    string? Driver = null);
+    string? Driver = null,
+    ushort? PresentedVendorId = null,
+    ushort? PresentedDeviceId = null);

@@ -74,4 +74,26 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1203, Level = LogLevel.Error, Message = "Enumeration aborted by an unexpected fault")]
     public static partial void EnumerationAborted(ILogger logger, Exception exception);
+
+    // --- SR-IOV VFs in the fabric (category PcieVirt.Fabric) ---
+
+    [LoggerMessage(EventId = 1300, Level = LogLevel.Debug,
+        Message = "{Pf}: {Count} VFs placed in the fabric at {First}..{Last}")]
+    public static partial void VfsPlaced(ILogger logger, string pf, int count, Bdf first, Bdf last);
+
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Debug,
+        Message = "{Pf}: {Count} VFs taken out of the fabric")]
+    public static partial void VfsUnplaced(ILogger logger, string pf, int count);
+
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning,
+        Message = "{Pf}: {Count} VFs ({First}..{Last}) sit on buses beyond the upstream bridge's Subordinate Bus Number {Subordinate:x2}; configuration requests cannot reach them (§7.3.3)")]
+    public static partial void VfsUnreachable(ILogger logger, string pf, int count, Bdf first, Bdf last, int subordinate);
+
+    [LoggerMessage(EventId = 1303, Level = LogLevel.Error,
+        Message = "{Pf}: {Count} VFs cannot be placed, the first {First}: {Reason}")]
+    public static partial void VfsNotPlaced(ILogger logger, string pf, int count, string first, string reason);
+
+    [LoggerMessage(EventId = 1304, Level = LogLevel.Debug,
+        Message = "Config {Operation} to {Target} offset 0x{Offset:x3} width {Width}: Configuration Request Retry Status (VF not ready until t={ReadyAt} ns, now t={Now} ns; §9.3.3.3.1){Visibility}")]
+    public static partial void ConfigRequestRetry(ILogger logger, string operation, Bdf target, int offset, int width, ulong readyAt, ulong now, string visibility);
 }

@@ -57,7 +57,7 @@ internal sealed partial class DeviceWriter
                     case 0x0B: P("CompactPCI central resource control <?>\n"); break;
                     case 0x0C: P("Hot-plug capable\n"); break;
                     case 0x0D:
-                        P($"Subsystem: {_ctx.Names.Subsystem(_c.VendorId, _c.DeviceId, _c.U16(where + 4), _c.U16(where + 6))}\n");
+                        P($"Subsystem: {_ctx.Names.Subsystem(_dev.VendorId, _dev.DeviceId, _c.U16(where + 4), _c.U16(where + 6))}\n");
                         break;
                     case 0x0E: P("AGP3 <?>\n"); break;
                     case 0x0F: P("Secure device <?>\n"); break;

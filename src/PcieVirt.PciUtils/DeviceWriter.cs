@@ -84,7 +84,7 @@ internal sealed partial class DeviceWriter
     {
         var n = _ctx.Names;
         P(Lspci.SlotName(_ctx, _c.Address));
-        P($" {n.Class(_c.ClassCode)}: {n.VendorDevice(_c.VendorId, _c.DeviceId)}");
+        P($" {n.Class(_c.ClassCode)}: {n.VendorDevice(_dev.VendorId, _dev.DeviceId)}");
         if (_c.Revision != 0) P($" (rev {X(_c.Revision, 2)})");
         if (Verbose > 0)
         {
@@ -101,7 +101,7 @@ internal sealed partial class DeviceWriter
         if (Verbose > 0 || _ctx.Options.Kernel)
         {
             if (SubsystemIds() is { } ss && ss.Vendor != 0 && ss.Vendor != 0xFFFF)
-                P($"\tSubsystem: {n.Subsystem(_c.VendorId, _c.DeviceId, ss.Vendor, ss.Device)}\n");
+                P($"\tSubsystem: {n.Subsystem(_dev.VendorId, _dev.DeviceId, ss.Vendor, ss.Device)}\n");
         }
     }
 

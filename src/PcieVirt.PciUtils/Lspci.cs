@@ -102,14 +102,23 @@ public static partial class Lspci
             new TreeWriter(ctx, devices, filter.IsSet ? filter : null).Write();
         else
             foreach (var d in devices)
-                if (Match(filter, d.Config)) ShowDevice(ctx, d);
+                if (Match(filter, d)) ShowDevice(ctx, d);
         return errors ? 2 : 0;
     }
 
-    internal static bool Match(DeviceFilter f, ConfigImage c) =>
-        f.Matches(c.Address, c.VendorId, c.DeviceId, c.ClassCode24);
+    internal static bool Match(DeviceFilter f, Device d) =>
+        f.Matches(d.Config.Address, d.VendorId, d.DeviceId, d.Config.ClassCode24);
 
-    internal sealed record Device(ConfigImage Config, FunctionInfo? Info);
+    /// <summary>
+    /// A function as lspci sees it. Its Vendor and Device IDs are those the OS presents (sysfs), which
+    /// differ from the registers for an SR-IOV VF (registers read FFFFh; the OS shows the PF's Vendor ID and
+    /// VF Device ID); without a description they are the registers, as <c>lspci -F</c> shows them.
+    /// </summary>
+    internal sealed record Device(ConfigImage Config, FunctionInfo? Info)
+    {
+        public ushort VendorId => Info?.PresentedVendorId ?? Config.VendorId;
+        public ushort DeviceId => Info?.PresentedDeviceId ?? Config.DeviceId;
+    }
 
     internal sealed record Context(LspciOptions Options, PciNames Names, TextWriter Out, bool ShowDomain)
     {

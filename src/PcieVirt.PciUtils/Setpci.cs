@@ -102,7 +102,9 @@ public static class Setpci
         if (!f.NeedsIdentity) return true;
         host.Read(a, 0, 4, out var id);
         host.Read(a, 8, 4, out var cls);
-        return f.Matches(a, (ushort)id, (ushort)(id >> 16), cls >> 8);
+        // An SR-IOV VF's ID registers read FFFFh; libpci matches the IDs the OS presents (sysfs).
+        var info = host.Describe(a);
+        return f.Matches(a, info?.PresentedVendorId ?? (ushort)id, info?.PresentedDeviceId ?? (ushort)(id >> 16), cls >> 8);
     }
 
     static List<Group> Parse(string[] args, int i)

@@ -128,7 +128,7 @@ internal sealed class TreeWriter
 
     bool DevMatches(DeviceFilter? f, Lspci.Device d)
     {
-        if (f == null || Lspci.Match(f, d.Config)) return true;
+        if (f == null || Lspci.Match(f, d)) return true;
         if (_bridgeOf.TryGetValue(d, out var br))
             foreach (var u in br.Buses)
                 if (BusMatches(f, u)) return true;
@@ -143,7 +143,7 @@ internal sealed class TreeWriter
         return false;
     }
 
-    static DeviceFilter? ChildFilter(DeviceFilter? f, Lspci.Device d) => f == null || Lspci.Match(f, d.Config) ? null : f;
+    static DeviceFilter? ChildFilter(DeviceFilter? f, Lspci.Device d) => f == null || Lspci.Match(f, d) ? null : f;
 
     static string Bus4(Bus u) => string.Create(CultureInfo.InvariantCulture, $"[{u.Domain:x4}:{u.Number:x2}]-");
 
@@ -213,7 +213,7 @@ internal sealed class TreeWriter
             ShowBridge(f, b, p);
             return;
         }
-        if (_ctx.Verbose > 0) p = Append(p, "  " + _ctx.Names.VendorDevice(d.Config.VendorId, d.Config.DeviceId));
+        if (_ctx.Verbose > 0) p = Append(p, "  " + _ctx.Names.VendorDevice(d.VendorId, d.DeviceId));
         PrintIt(p);
     }
 }

@@ -11,7 +11,7 @@ namespace PcieVirt.Platform;
 /// <see cref="IConfigAccessor"/> it is what host software sees: config through ECAM, plus the BAR
 /// sizes the firmware discovered (as Linux publishes them in sysfs).
 /// </summary>
-public sealed class HostSystem : IConfigAccessor
+public sealed partial class HostSystem : IConfigAccessor
 {
     readonly ILogger _log;
     Dictionary<PciAddress, SizedResources> _resources = [];
@@ -35,6 +35,7 @@ public sealed class HostSystem : IConfigAccessor
         var report = new FirmwareEnumerator(RootComplex, null, _log).Enumerate();
         Enumeration = report;
         _resources = BuildResources(report);
+        OnEnumerated(report);
         Log.Enumerated(_log, Name, report.Functions.Count, RootComplex.StartBus, report.LastBus, report.Failures.Count);
         foreach (var f in report.Failures) Log.EnumerationFailure(_log, Name, f.ToString());
         return report;
@@ -79,7 +80,7 @@ public sealed class HostSystem : IConfigAccessor
     /// </summary>
     public FunctionInfo? Describe(PciAddress address)
     {
-        if (!_resources.TryGetValue(address, out var sized)) return null;
+        if (!_resources.TryGetValue(address, out var sized)) return DescribeVirtualFunction(address);
         // The function's registers are read directly, not by config TLPs: this is the host's own
         // bookkeeping, and --trace should show only the requests tools send.
         if (address.Segment != RootComplex.Segment || RootComplex.FindFunction(address.Bdf) is not { } function) return null;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using PcieVirt.Pci;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 
 namespace PcieVirt.Fabric;
@@ -146,7 +147,17 @@ public sealed partial class RootComplex
         ref ConfigRoute r = ref Route(bus);
         CompletionStatus status;
         var target = r.Slots[devFn];
-        if (target != null && Delivers(ref r, devFn))
+        if (target == null || !Delivers(ref r, devFn))
+        {
+            value = write ? data : AllOnes(width);
+            status = ConfigUnsupported(ref r, bus, devFn, reg, width, write);
+        }
+        else if (Clock.Now < target.ConfigReadyAtNs)
+        {
+            // Only VFs have a ready time (0 for every other function): one compare on the hot path.
+            status = ConfigRetry(ref r, target.VfOf!, bus, devFn, reg, width, write, data, out value);
+        }
+        else
         {
             var config = target.Function.Config;
             try
@@ -171,13 +182,24 @@ public sealed partial class RootComplex
                 status = CompletionStatus.CompleterAbort;
             }
         }
-        else
-        {
-            value = write ? data : AllOnes(width);
-            status = ConfigUnsupported(ref r, bus, devFn, reg, width, write);
-        }
         if (_tlpLog.IsEnabled(LogLevel.Trace)) TraceConfig(bus, devFn, reg, width, write, value, status);
         return status;
+    }
+
+    // A VF still initialising after VF Enable completes configuration requests with Configuration
+    // Request Retry Status (§9.3.3.3.1, §2.3.1). The root complex then either hands software the special
+    // Vendor ID 0001h (CRS Software Visibility enabled in the root port, read of both Vendor ID bytes),
+    // or re-issues the request (§2.3.2). Virtual time cannot pass while one request is outstanding, so
+    // re-issuing would never succeed: this root complex gives up at once and fails the access (all ones,
+    // write dropped) with status CRS, which a host model sees and can wait on. See spec-notes/sriov.md.
+    CompletionStatus ConfigRetry(ref ConfigRoute r, SriovCapability iov, int bus, int devFn, int reg, int width, bool write,
+        uint data, out uint value)
+    {
+        bool visible = !write && reg == PciRegs.VendorId && width >= 2 && r.RootPort is { CrsSoftwareVisibilityEnabled: true };
+        value = write ? data : visible ? AllOnes(width) & 0xFFFF_0001u : AllOnes(width);
+        Log.ConfigRequestRetry(_log, write ? "write" : "read", Bdf.FromBusDevFn(bus, devFn), reg, width, iov.VfConfigReadyTimeNs,
+            Clock.Now, visible ? "; CRS Software Visibility: Vendor ID reads 0001h" : "; failed to the host");
+        return CompletionStatus.ConfigurationRequestRetry;
     }
 
     void TraceConfig(int bus, int devFn, int reg, int width, bool write, uint value, CompletionStatus status)

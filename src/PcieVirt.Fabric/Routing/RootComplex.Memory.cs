@@ -94,13 +94,19 @@ public sealed partial class RootComplex
         while (true)
         {
             FunctionSlot? next = null;
-            foreach (var s in bus.Members)
+            foreach (var s in bus.Decoders)
             {
                 var f = s.Function;
                 if (io ? f.TryDecodeIo(address, out bar, out offset) : f.TryDecodeMemory(address, out bar, out offset))
                 {
                     detector = null;
                     return s;
+                }
+                // VFs decode memory only, through their PF's VF BARs (§9.3.3.14): one check per PF, not per VF.
+                if (!io && s.Sriov is { } iov && iov.TryDecodeMemory(address, out var vf, out bar, out offset))
+                {
+                    detector = null;
+                    return vf;
                 }
                 if (s.Bridge is { } b && (io ? b.ForwardsIo(address) : b.ForwardsMemory(address)))
                 {

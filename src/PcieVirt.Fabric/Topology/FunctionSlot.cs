@@ -1,4 +1,5 @@
 using PcieVirt.Pci;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 using PcieVirt.Pci.Functions;
 
@@ -17,11 +18,13 @@ internal sealed class FunctionSlot : IUpstreamPort
         Bus = bus;
         Placement = placement;
         Bridge = function as BridgeFunction;
+        VfOf = (function as VirtualFunction)?.Sriov;
         int pcie = CapabilityWalker.FindCapability(function.Config, CapabilityWalker.PciExpressId);
         if (pcie != 0)
         {
             DeviceStatusOffset = pcie + CapabilityWalker.PcieDeviceStatus;
             AriControlOffset = pcie + CapabilityWalker.PcieDeviceControl2;
+            RootControlOffset = pcie + CapabilityWalker.PcieRootControl;
         }
     }
 
@@ -35,6 +38,28 @@ internal sealed class FunctionSlot : IUpstreamPort
     public PciBus? ChildBus { get; set; }
     /// <summary>Topology object for root ports and switch downstream ports.</summary>
     public PciePort? Port { get; set; }
+
+    /// <summary>For an SR-IOV VF: its PF's SR-IOV capability (settle time, VF MSE); null for every other function.</summary>
+    public SriovCapability? VfOf { get; }
+    /// <summary>
+    /// Virtual time from which the function completes configuration requests: for a VF, its PF's VF Enable
+    /// time plus the settle time (§9.3.3.3.1); 0 (always ready) for every other function.
+    /// </summary>
+    public ulong ConfigReadyAtNs { get; set; }
+
+    /// <summary>For an SR-IOV PF attached to the fabric: what places its VFs.</summary>
+    public SriovAttachment? Sriov { get; set; }
+
+    /// <summary>Offset of Root Control (CRS Software Visibility Enable), or -1 without a PCIe capability.</summary>
+    public int RootControlOffset { get; } = -1;
+
+    /// <summary>
+    /// CRS Software Visibility Enable in a root port's Root Control (§7.5.3.12), read live; false for
+    /// functions that are not root ports with that bit.
+    /// </summary>
+    public bool CrsSoftwareVisibilityEnabled =>
+        RootControlOffset >= 0 && Bridge?.PortKind == BridgePortKind.RootPort
+        && (Function.Config.Bytes[RootControlOffset] & CapabilityWalker.CrsSoftwareVisibilityBit) != 0;
 
     /// <summary>Offset of Device Control 2 (ARI Forwarding Enable), or -1 without a PCIe capability.</summary>
     public int AriControlOffset { get; } = -1;

@@ -1,4 +1,5 @@
 using PcieVirt.Pci;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Fabric;
@@ -31,6 +32,8 @@ public sealed class PciBus
     FunctionSlot?[]?[]? _extra;          // bus offset 1..255 → slots, for functions on extra bus numbers
     FunctionSlot[] _members = [];         // every function, sorted by (bus offset, devfn)
     FunctionSlot[] _bridges = [];         // bridges at bus offset 0, by devfn
+    FunctionSlot[] _decoders = [];        // members that decode addresses themselves (VFs decode through their PF)
+    FunctionSlot[] _sriovPfs = [];        // members that are SR-IOV PFs
     int _lastNumber = -1;
 
     internal PciBus(RootComplex rootComplex, PciBusKind kind, FunctionSlot? owner)
@@ -117,13 +120,60 @@ public sealed class PciBus
         RootComplex.Register(function);
 
         var slot = new FunctionSlot(function, this, placement);
+        // An SR-IOV PF brings its VFs with it: the fabric places them whenever VF Enable creates them.
+        if (!function.IsVirtualFunction && function.FindCapability<SriovCapability>() is { } sriov)
+            slot.Sriov = new SriovAttachment(slot, sriov);
         slots[placement.DevFn] = slot;
         RebuildIndexes();
         slot.UpdateBdf();
         function.Upstream = slot;
         if (placement.BusOffset == 0) UpdateMultiFunction(placement.DevFn >> 3);
         RootComplex.InvalidateRouting();
+        slot.Sriov?.Connect();
         return slot;
+    }
+
+    /// <summary>
+    /// Attaches many endpoint functions (an SR-IOV PF's VFs) at once: one index rebuild and one routing
+    /// invalidation for the whole batch. Placements must be free; VFs do not affect the Multi-Function bit.
+    /// </summary>
+    internal List<FunctionSlot> AttachMany(List<(BusPlacement Placement, PciFunction Function)> batch)
+    {
+        var result = new List<FunctionSlot>(batch.Count);
+        if (batch.Count == 0) return result;
+        foreach (var (placement, function) in batch)
+        {
+            placement.Validate();
+            var slots = placement.BusOffset == 0 ? _slots : ExtraSlots(placement.BusOffset, create: true)!;
+            if (slots[placement.DevFn] != null || function.IsBridge || !function.IsSealed) continue;
+            RootComplex.Register(function);
+            var slot = new FunctionSlot(function, this, placement);
+            slots[placement.DevFn] = slot;
+            function.Upstream = slot;
+            result.Add(slot);
+        }
+        RebuildIndexes();
+        foreach (var s in result) s.UpdateBdf();
+        RootComplex.InvalidateRouting();
+        return result;
+    }
+
+    /// <summary>Detaches many endpoint functions at once (the counterpart of <see cref="AttachMany"/>).</summary>
+    internal void DetachMany(List<FunctionSlot> batch)
+    {
+        var gone = new HashSet<PciFunction>();
+        foreach (var slot in batch)
+        {
+            var slots = SlotsAt(slot.Placement.BusOffset);
+            if (slots[slot.DevFn] != slot) continue;
+            slots[slot.DevFn] = null;
+            slot.Function.Upstream = null;
+            gone.Add(slot.Function);
+        }
+        if (gone.Count == 0) return;
+        RootComplex.Unregister(gone);
+        RebuildIndexes();
+        RootComplex.InvalidateRouting();
     }
 
     /// <summary>Attaches a bridge and creates the bus on its secondary side.</summary>
@@ -138,6 +188,11 @@ public sealed class PciBus
 
     internal void Detach(FunctionSlot slot)
     {
+        if (slot.Sriov is { } sriov)
+        {
+            slot.Sriov = null;
+            sriov.Disconnect();
+        }
         if (slot.ChildBus is { } child)
         {
             slot.Bridge!.RoutingChanged -= child.OnBridgeRoutingChanged;
@@ -190,6 +245,9 @@ public sealed class PciBus
 
     internal ReadOnlySpan<FunctionSlot> Members => _members;
 
+    /// <summary>Members that decode memory and I/O addresses themselves: every member but SR-IOV VFs.</summary>
+    internal ReadOnlySpan<FunctionSlot> Decoders => _decoders;
+
     /// <summary>First bridge on this bus (devfn order) whose [Secondary, Subordinate] holds <paramref name="bus"/>.</summary>
     internal FunctionSlot? FindBridgeClaiming(int bus)
     {
@@ -204,6 +262,8 @@ public sealed class PciBus
     {
         var members = new List<FunctionSlot>();
         var bridges = new List<FunctionSlot>();
+        var decoders = new List<FunctionSlot>();
+        var pfs = new List<FunctionSlot>();
         foreach (var s in _slots)
         {
             if (s == null) continue;
@@ -214,8 +274,15 @@ public sealed class PciBus
             foreach (var arr in _extra)
                 if (arr != null)
                     foreach (var s in arr) if (s != null) members.Add(s);
+        foreach (var s in members)
+        {
+            if (s.VfOf == null) decoders.Add(s);
+            if (s.Sriov != null) pfs.Add(s);
+        }
         _members = [.. members];
         _bridges = [.. bridges];
+        _decoders = [.. decoders];
+        _sriovPfs = [.. pfs];
     }
 
     void OnBridgeRoutingChanged(BridgeFunction bridge)
@@ -230,6 +297,8 @@ public sealed class PciBus
         if (n == _lastNumber) return;
         _lastNumber = n;
         foreach (var s in _members) s.UpdateBdf();
+        // VFs moved with their PF; the capability's routing IDs follow and the placement is re-checked.
+        foreach (var s in _sriovPfs) s.Sriov?.OnBusRenumbered();
     }
 
     public override string ToString() => $"bus {Number:x2} ({Kind})";

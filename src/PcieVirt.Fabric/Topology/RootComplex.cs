@@ -29,7 +29,10 @@ public sealed partial class RootComplex : IConfigAccessor
     readonly ulong _ecamWindowBase;
     readonly ulong _ecamWindowSize;
 
-    public RootComplex(RootComplexOptions options, ILoggerFactory? loggerFactory = null)
+    /// <param name="options">How the root complex is wired into the host.</param>
+    /// <param name="loggerFactory">Logging; none by default.</param>
+    /// <param name="clock">Virtual time shared with other parts of the platform; a new clock by default.</param>
+    public RootComplex(RootComplexOptions options, ILoggerFactory? loggerFactory = null, VirtualClock? clock = null)
     {
         if (options.Validate() is { } error) throw new ArgumentException($"root complex '{options.Name}': {error}", nameof(options));
         Options = options;
@@ -47,6 +50,7 @@ public sealed partial class RootComplex : IConfigAccessor
         HostMemory = new HostMemory(options.EffectiveRamRanges);
         InterruptController = new InterruptController();
         RootBus = new PciBus(this, PciBusKind.Root, null);
+        Clock = clock ?? new VirtualClock();
     }
 
     public RootComplexOptions Options { get; }
@@ -65,6 +69,8 @@ public sealed partial class RootComplex : IConfigAccessor
     public Bdf RequesterId { get; }
 
     public PciBus RootBus { get; }
+    /// <summary>Virtual time of this root complex's hierarchy (settle times, host waits).</summary>
+    public VirtualClock Clock { get; }
     public HostMemory HostMemory { get; }
     public InterruptController InterruptController { get; }
     public IReadOnlyList<RootPort> RootPorts => _rootPorts;
@@ -99,7 +105,9 @@ public sealed partial class RootComplex : IConfigAccessor
     /// </summary>
     public void Reset()
     {
-        foreach (var f in _functionOrder) f.Reset(ResetKind.Fundamental);
+        // A PF's reset removes its VFs from the fabric, so walk a snapshot and skip what has left.
+        foreach (var f in _functionOrder.ToArray())
+            if (!f.IsVirtualFunction && _functions.Contains(f)) f.Reset(ResetKind.Fundamental);
         InvalidateRouting();
         RenumberAll(RootBus);
     }
@@ -120,6 +128,14 @@ public sealed partial class RootComplex : IConfigAccessor
     {
         if (_functions.Remove(function)) _functionOrder.Remove(function);
     }
+
+    internal void Unregister(HashSet<PciFunction> functions)
+    {
+        foreach (var f in functions) _functions.Remove(f);
+        _functionOrder.RemoveAll(functions.Contains);
+    }
+
+    internal ILogger Logger => _log;
     internal bool IsRegistered(PciFunction function) => _functions.Contains(function);
 
     public override string ToString() => $"{Name} (segment {Segment:x4}, buses {StartBus:x2}-{EndBus:x2})";

@@ -18,7 +18,9 @@ public sealed class ConfigSpace
     readonly byte[] _data = new byte[Size];
     // Masks, reset values and observer slots: identical for every VF of a PF, so VFs share one
     // layout (copy-on-write) and an idle VF costs little more than its 4 KiB of register bytes.
-    ConfigLayout _layout = new();
+    // Starts as the shared empty layout, copied on the first declaration; a VF that adopts its
+    // prototype's layout before declaring anything never allocates a layout of its own.
+    ConfigLayout _layout = ConfigLayout.Empty;
     IConfigWriteObserver[] _observers = [];
     bool _adopting; // laying out a function known to match the adopted layout: only register bytes are written
 
@@ -235,6 +237,9 @@ internal sealed class ConfigLayout
     /// <summary>1-based index into the owner's observer list per dword; 0 = none.</summary>
     public byte[] ObserverSlot = new byte[ConfigSpace.Size / 4];
     public bool Shared;
+
+    /// <summary>The layout of a config space nothing was declared in yet; shared, so never written.</summary>
+    public static readonly ConfigLayout Empty = new() { Shared = true };
 
     public ConfigLayout Clone() => new()
     {

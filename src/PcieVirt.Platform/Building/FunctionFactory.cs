@@ -15,7 +15,8 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
     readonly ILogger _log = loggerFactory.CreateLogger("PcieVirt.Platform");
 
     /// <summary>An endpoint function (PF) from the model. <paramref name="link"/> is the link it trains on.</summary>
-    public EndpointFunction Endpoint(FunctionModel m, PciePortType portType, LinkModel? link, byte nextAriFunction)
+    public EndpointFunction Endpoint(FunctionModel m, PciePortType portType, LinkModel? link, byte nextAriFunction,
+        SriovDevice? sriovDevice = null)
     {
         var f = new EndpointFunction(m.Name, m.Identity, loggerFactory.CreateLogger($"PcieVirt.Device.{m.Name}"));
         foreach (var bar in m.Bars) f.DefineBar(bar);
@@ -49,8 +50,13 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
         if (caps.Acs is { } acs) f.AddCapability(Acs(acs));
         if (caps.Ari) f.AddCapability(new AriCapability(new AriOptions { NextFunctionNumber = nextAriFunction }));
         if (caps.DeviceSerialNumber is { } dsn) f.AddCapability(new DeviceSerialNumberCapability(dsn));
-        if (caps.Sriov is not null)
-            Log.SriovNotYetModelled(_log, m.Name);
+        if (caps.Sriov is { } iov)
+        {
+            sriovDevice ??= new SriovDevice([m]);
+            var cap = new SriovCapability(SriovOptions(iov, sriovDevice.IndexOf(m), sriovDevice.Count));
+            f.AddCapability(cap);
+            sriovDevice.Add(cap);
+        }
         if (m.DeviceKind != FunctionModel.GenericDeviceKind)
             Log.DeviceKindAsGeneric(_log, m.Name, m.DeviceKind);
         f.Seal();
@@ -130,6 +136,27 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
         L1AcceptableLatency = 7,
     };
 
+    /// <summary>
+    /// The SR-IOV capability's options from the model (§9.3.3). The model's First VF Offset and VF Stride are
+    /// fixed values (those reported with ARI Capable Hierarchy set and NumVFs = TotalVFs), so they replace
+    /// the default rule.
+    /// </summary>
+    static SriovOptions SriovOptions(SriovModel iov, int pfIndex, int pfCount) => new()
+    {
+        TotalVfs = (ushort)iov.TotalVfs,
+        InitialVfs = (ushort)iov.InitialVfs,
+        VfDeviceId = iov.VfDeviceId,
+        FirstVfOffset = (ushort)iov.FirstVfOffset,
+        VfStride = (ushort)iov.VfStride,
+        SupportedPageSizes = iov.SupportedPageSizes,
+        FunctionDependencyLink = (byte)iov.FunctionDependencyLink,
+        VfMigrationCapable = iov.VfMigration,
+        VfBars = iov.VfBars,
+        VfMsix = iov.VfMsix is { } x ? new MsixOptions(x.TableSize, x.TableBar, x.TableOffset, x.PbaBar, x.PbaOffset) : null,
+        PfIndex = pfIndex,
+        PfCount = pfCount,
+    };
+
     static AcsCapability Acs(AcsModel acs) => new(new AcsOptions
     {
         Supported = acs.Features,
@@ -148,4 +175,34 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
         SwitchModel s => Math.Min(p.Link.Width, s.Link.Width),
         _ => p.Link.Width,
     };
+}
+
+/// <summary>
+/// The PFs of one device (functions with an SR-IOV capability, by function number): gives each its
+/// PfIndex / PfCount and makes every PF follow the lowest-numbered PF's ARI Capable Hierarchy
+/// (§9.3.3.3.5), whatever order the functions are built in.
+/// </summary>
+internal sealed class SriovDevice
+{
+    readonly List<int> _numbers;
+    readonly List<SriovCapability> _pending = [];
+    SriovCapability? _lowest;
+
+    public SriovDevice(IEnumerable<FunctionModel> functions) =>
+        _numbers = functions.Where(f => f.Capabilities.Sriov != null).Select(f => f.Number).Order().ToList();
+
+    public int Count => Math.Max(1, _numbers.Count);
+    public int IndexOf(FunctionModel f) => Math.Max(0, _numbers.IndexOf(f.Number));
+
+    public void Add(SriovCapability cap)
+    {
+        if (cap.IsLowestPf)
+        {
+            _lowest = cap;
+            foreach (var p in _pending) p.FollowAriCapableHierarchyOf(cap);
+            _pending.Clear();
+        }
+        else if (_lowest != null) cap.FollowAriCapableHierarchyOf(_lowest);
+        else _pending.Add(cap);
+    }
 }

@@ -30,8 +30,11 @@ internal sealed class HostBuilder(ILoggerFactory loggerFactory)
         var rc = new RootComplex(options, loggerFactory);
 
         foreach (var ep in host.IntegratedEndpoints)
+        {
+            var pfs = new SriovDevice(ep.Functions);
             foreach (var (fm, next) in WithNextAri(ep))
-                rc.AddIntegratedEndpoint(ep.Device, fm.Number, _functions.Endpoint(fm, PciePortType.RcIntegratedEndpoint, null, next));
+                rc.AddIntegratedEndpoint(ep.Device, fm.Number, _functions.Endpoint(fm, PciePortType.RcIntegratedEndpoint, null, next, pfs));
+        }
 
         int portNumber = 1;
         foreach (var rpm in host.RootPorts)
@@ -50,8 +53,9 @@ internal sealed class HostBuilder(ILoggerFactory loggerFactory)
             case null:
                 break;
             case EndpointModel ep:
+                var pfs = new SriovDevice(ep.Functions);
                 var functions = WithNextAri(ep)
-                    .Select(x => (PciFunction)_functions.Endpoint(x.Function, PciePortType.Endpoint, pm.Link, x.Next))
+                    .Select(x => (PciFunction)_functions.Endpoint(x.Function, PciePortType.Endpoint, pm.Link, x.Next, pfs))
                     .ToArray();
                 port.ConnectDevice(functions);
                 break;

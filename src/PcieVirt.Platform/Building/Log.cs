@@ -4,10 +4,6 @@ namespace PcieVirt.Platform.Building;
 
 internal static partial class Log
 {
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Information,
-        Message = "{Function}: the model's SR-IOV capability is not built yet (SR-IOV arrives with the SR-IOV issue)")]
-    public static partial void SriovNotYetModelled(ILogger logger, string function);
-
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information,
         Message = "{Function}: device kind '{Kind}' has no behaviour model yet; the function exposes its registers only")]
     public static partial void DeviceKindAsGeneric(ILogger logger, string function, string kind);
