@@ -56,6 +56,22 @@ public static class Demo
             o.WriteLine($"== 5. Config registers with setpci: Command, BAR0 and the PCIe Device Control (devicemodels/scripts/bar-sizing.pcv sizes a BAR)");
             status |= session.Execute(["setpci", "-v", "-s", t.ToString(), "COMMAND.W", "BASE_ADDRESS_0.L", "CAP_EXP+8.W"]);
         }
+
+        // SR-IOV: the first PF with an SR-IOV capability gets four VFs the way Linux enables them.
+        foreach (var a in host0.Functions())
+        {
+            if (host0.RootComplex.FindFunction(a.Bdf)?.FindCapability<PcieVirt.Pci.Capabilities.SriovCapability>() is null) continue;
+            o.WriteLine();
+            o.WriteLine($"== 6. SR-IOV: `sriov {a} numvfs=4` runs Linux's enable sequence on the PF (virtual time: {host0.RootComplex.Clock.Now} ns)");
+            status |= session.Execute(["sriov", a.ToString(), "numvfs=4"]);
+            o.WriteLine();
+            o.WriteLine($"   what sysfs shows (`sriov {a}`):");
+            status |= session.Execute(["sriov", a.ToString()]);
+            o.WriteLine();
+            o.WriteLine($"   the PF and its VFs, as `lspci -nn -s {a.Bdf.Bus:x2}:` prints them:");
+            status |= session.Execute(["lspci", "-nn", "-s", $"{a.Bdf.Bus:x2}:"]);
+            break;
+        }
         return status;
     }
 }
