@@ -24,6 +24,10 @@ public static class CapabilityWalker
     public const int PcieDeviceControl2 = 0x28;
     /// <summary>Root Control (root ports, §7.5.3.12).</summary>
     public const int PcieRootControl = 0x1C;
+    /// <summary>Link Control, offset in the PCI Express capability (§7.5.3.7).</summary>
+    public const int PcieLinkControl = 0x10;
+    /// <summary>Link Disable in Link Control.</summary>
+    public const byte LinkDisableBit = 1 << 4;
     /// <summary>Root Control bit 4: CRS Software Visibility Enable (§7.5.3.12).</summary>
     public const byte CrsSoftwareVisibilityBit = 1 << 4;
     /// <summary>Device Capabilities 2 bit 5 (ARI Forwarding Supported) and Device Control 2 bit 5 (ARI Forwarding Enable).</summary>

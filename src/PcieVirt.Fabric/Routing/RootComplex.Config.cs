@@ -293,6 +293,12 @@ public sealed partial class RootComplex
             }
             if (current.Kind == PciBusKind.Root) r.RootPort = claim;
             var child = claim.ChildBus!;
+            if (claim.LinkDisabled)
+            {
+                // A disabled link carries nothing: the port itself completes the request UR (§2.9.1).
+                r.Terminator = claim;
+                return;
+            }
             if (bus == child.Number)
             {
                 // The bridge whose Secondary Bus Number matches turns the request into Type 0.

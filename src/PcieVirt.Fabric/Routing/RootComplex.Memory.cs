@@ -110,6 +110,14 @@ public sealed partial class RootComplex
                 }
                 if (s.Bridge is { } b && (io ? b.ForwardsIo(address) : b.ForwardsMemory(address)))
                 {
+                    if (s.LinkDisabled)
+                    {
+                        // Nothing crosses a disabled link (§2.9.1): the port completes it UR.
+                        detector = s;
+                        bar = -1;
+                        offset = 0;
+                        return null;
+                    }
                     next = s;
                     break;
                 }

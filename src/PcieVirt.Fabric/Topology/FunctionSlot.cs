@@ -25,6 +25,7 @@ internal sealed class FunctionSlot : IUpstreamPort
             DeviceStatusOffset = pcie + CapabilityWalker.PcieDeviceStatus;
             AriControlOffset = pcie + CapabilityWalker.PcieDeviceControl2;
             RootControlOffset = pcie + CapabilityWalker.PcieRootControl;
+            LinkControlOffset = pcie + CapabilityWalker.PcieLinkControl;
         }
     }
 
@@ -60,6 +61,17 @@ internal sealed class FunctionSlot : IUpstreamPort
     public bool CrsSoftwareVisibilityEnabled =>
         RootControlOffset >= 0 && Bridge?.PortKind == BridgePortKind.RootPort
         && (Function.Config.Bytes[RootControlOffset] & CapabilityWalker.CrsSoftwareVisibilityBit) != 0;
+
+    /// <summary>Offset of Link Control (Link Disable), or -1 without a PCIe capability.</summary>
+    public int LinkControlOffset { get; } = -1;
+
+    /// <summary>
+    /// A downstream-facing port whose Link Disable is set (§7.5.3.7): nothing crosses its link, so
+    /// requests for the hierarchy below complete UR at this port (§2.9.1). Read live.
+    /// </summary>
+    public bool LinkDisabled =>
+        LinkControlOffset >= 0 && Bridge is { PortKind: BridgePortKind.RootPort or BridgePortKind.SwitchDownstreamPort }
+        && (Function.Config.Bytes[LinkControlOffset] & CapabilityWalker.LinkDisableBit) != 0;
 
     /// <summary>Offset of Device Control 2 (ARI Forwarding Enable), or -1 without a PCIe capability.</summary>
     public int AriControlOffset { get; } = -1;

@@ -523,7 +523,15 @@ public sealed class PciExpressCapability : PciStandardCapability
         if (IsDownstreamFacing && (w & RetrainLinkBit) != 0 && !LinkDisabled && _linkUp && BandwidthNotification)
             Config.SetBits(Offset + LinkSta, 2, LinkBandwidthManagementStatus, true); // retraining completed (§7.5.3.8)
         ApplyLinkState(); // Link Disable may have changed
+        // Nothing crosses a disabled link (§2.9.1): the fabric re-resolves routes through this port.
+        if (LinkDisabled != _linkDisabledSeen)
+        {
+            _linkDisabledSeen = LinkDisabled;
+            (Function as BridgeFunction)?.NotifyRoutingChanged();
+        }
     }
+
+    bool _linkDisabledSeen;
 
     static bool Wrote(int rel, int width, int reg, uint mask) => (RegisterBits.WrittenMask(rel, width, reg, 2) & mask) != 0;
     uint Field(int reg, uint mask, int shift) => (Reg(reg, 2) & mask) >> shift;
@@ -554,5 +562,6 @@ public sealed class PciExpressCapability : PciStandardCapability
         else RememberFlrKeptFields();
         _pmeRequests.Clear();
         // Link Disable is cleared by the reset; the reset image already carries the current link state.
+        _linkDisabledSeen = LinkDisabled; // the bridge raises RoutingChanged on reset itself
     }
 }

@@ -148,6 +148,9 @@ public class BridgeFunction(string name, FunctionIdentity identity, BridgePortKi
         RoutingChanged?.Invoke(this);
     }
 
+    /// <summary>Tells the fabric that routing through this bridge may have changed (e.g. its link went down).</summary>
+    public void NotifyRoutingChanged() => RoutingChanged?.Invoke(this);
+
     protected override void OnHeaderWrite(int offset, int width, uint oldValue, uint written)
     {
         if (offset is >= 0x18 and < 0x34 || offset == PciRegs.Command || (offset & ~3) == 0x3C)
