@@ -1,3 +1,4 @@
+using PcieVirt.Pci.Functions;
 using System.Numerics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -564,48 +565,16 @@ public sealed class FirmwareEnumerator
 
     void ProgramWindows(Node b)
     {
-        var bdf = b.Bdf;
         // A window is off when its base is above its limit (§7.5.1.3.6-9).
-        if (b.IoWindow is { Assigned: true } io)
-        {
-            ulong limit = io.Base + io.Size - 1;
-            Wr(bdf, PciRegs.IoBase, 1, (uint)(io.Base >> 8) & 0xF0);
-            Wr(bdf, PciRegs.IoLimit, 1, (uint)(limit >> 8) & 0xF0);
-            Wr(bdf, PciRegs.IoBaseUpper, 2, (uint)(io.Base >> 16));
-            Wr(bdf, PciRegs.IoLimitUpper, 2, (uint)(limit >> 16));
-        }
-        else
-        {
-            Wr(bdf, PciRegs.IoBase, 1, 0xF0);
-            Wr(bdf, PciRegs.IoLimit, 1, 0);
-            Wr(bdf, PciRegs.IoBaseUpper, 2, 0);
-            Wr(bdf, PciRegs.IoLimitUpper, 2, 0);
-        }
-        if (b.MemWindow is { Assigned: true } mem)
-        {
-            Wr(bdf, PciRegs.MemoryBase, 2, (uint)(mem.Base >> 16) & 0xFFF0);
-            Wr(bdf, PciRegs.MemoryLimit, 2, (uint)((mem.Base + mem.Size - 1) >> 16) & 0xFFF0);
-        }
-        else
-        {
-            Wr(bdf, PciRegs.MemoryBase, 2, 0xFFF0);
-            Wr(bdf, PciRegs.MemoryLimit, 2, 0);
-        }
-        if (b.PrefWindow is { Assigned: true } pref)
-        {
-            ulong limit = pref.Base + pref.Size - 1;
-            Wr(bdf, PciRegs.PrefetchableBase, 2, (uint)(pref.Base >> 16) & 0xFFF0);
-            Wr(bdf, PciRegs.PrefetchableLimit, 2, (uint)(limit >> 16) & 0xFFF0);
-            Wr(bdf, PciRegs.PrefetchableBaseUpper, 4, (uint)(pref.Base >> 32));
-            Wr(bdf, PciRegs.PrefetchableLimitUpper, 4, (uint)(limit >> 32));
-        }
-        else
-        {
-            Wr(bdf, PciRegs.PrefetchableBase, 2, 0xFFF0);
-            Wr(bdf, PciRegs.PrefetchableLimit, 2, 0);
-            Wr(bdf, PciRegs.PrefetchableBaseUpper, 4, 0);
-            Wr(bdf, PciRegs.PrefetchableLimitUpper, 4, 0);
-        }
+        Program(b.Bdf, b.IoWindow is { Assigned: true } io ? WindowRegisters.Io(io.Base, io.Base + io.Size - 1) : WindowRegisters.Io(1, 0));
+        Program(b.Bdf, b.MemWindow is { Assigned: true } mem ? WindowRegisters.Memory(mem.Base, mem.Base + mem.Size - 1) : WindowRegisters.Memory(1, 0));
+        Program(b.Bdf, b.PrefWindow is { Assigned: true } pref
+            ? WindowRegisters.Prefetchable(pref.Base, pref.Base + pref.Size - 1) : WindowRegisters.Prefetchable(1, 0));
+    }
+
+    void Program(Bdf bdf, WindowRegisters w)
+    {
+        foreach (var r in w.Writes) Wr(bdf, r.Offset, r.Width, r.Value);
     }
 
     // ---------------------------------------------------------------- command bits

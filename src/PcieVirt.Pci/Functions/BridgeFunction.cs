@@ -111,34 +111,17 @@ public class BridgeFunction(string name, FunctionIdentity identity, BridgePortKi
     public bool ForwardsIo(ulong address) => IoSpaceEnabled && IoWindow.Contains(address);
 
     /// <summary>Programs the memory window to [base, limit] (1 MiB aligned); an empty range disables it.</summary>
-    public void SetMemoryWindow(ulong baseAddr, ulong limit)
-    {
-        if (limit < baseAddr) { Config.Write(PciRegs.MemoryBase, 2, 0xFFF0); Config.Write(PciRegs.MemoryLimit, 2, 0); return; }
-        Config.Write(PciRegs.MemoryBase, 2, (uint)(baseAddr >> 16) & 0xFFF0);
-        Config.Write(PciRegs.MemoryLimit, 2, (uint)(limit >> 16) & 0xFFF0);
-    }
+    public void SetMemoryWindow(ulong baseAddr, ulong limit) => Apply(WindowRegisters.Memory(baseAddr, limit));
 
-    public void SetPrefetchableWindow(ulong baseAddr, ulong limit)
-    {
-        if (limit < baseAddr)
-        {
-            Config.Write(PciRegs.PrefetchableBase, 2, 0xFFF0); Config.Write(PciRegs.PrefetchableLimit, 2, 0);
-            Config.Write(PciRegs.PrefetchableBaseUpper, 4, 0xFFFF_FFFF); Config.Write(PciRegs.PrefetchableLimitUpper, 4, 0);
-            return;
-        }
-        Config.Write(PciRegs.PrefetchableBase, 2, (uint)(baseAddr >> 16) & 0xFFF0);
-        Config.Write(PciRegs.PrefetchableLimit, 2, (uint)(limit >> 16) & 0xFFF0);
-        Config.Write(PciRegs.PrefetchableBaseUpper, 4, (uint)(baseAddr >> 32));
-        Config.Write(PciRegs.PrefetchableLimitUpper, 4, (uint)(limit >> 32));
-    }
+    /// <summary>Programs the prefetchable window (64-bit) to [base, limit]; an empty range disables it.</summary>
+    public void SetPrefetchableWindow(ulong baseAddr, ulong limit) => Apply(WindowRegisters.Prefetchable(baseAddr, limit));
 
-    public void SetIoWindow(ulong baseAddr, ulong limit)
+    /// <summary>Programs the I/O window (32-bit I/O addressing) to [base, limit]; an empty range disables it.</summary>
+    public void SetIoWindow(ulong baseAddr, ulong limit) => Apply(WindowRegisters.Io(baseAddr, limit));
+
+    void Apply(WindowRegisters w)
     {
-        if (limit < baseAddr) { Config.Write(PciRegs.IoBase, 1, 0xF0); Config.Write(PciRegs.IoLimit, 1, 0); return; }
-        Config.Write(PciRegs.IoBase, 1, (uint)(baseAddr >> 8) & 0xF0);
-        Config.Write(PciRegs.IoLimit, 1, (uint)(limit >> 8) & 0xF0);
-        Config.Write(PciRegs.IoBaseUpper, 2, (uint)(baseAddr >> 16));
-        Config.Write(PciRegs.IoLimitUpper, 2, (uint)(limit >> 16));
+        foreach (var r in w.Writes) Config.Write(r.Offset, r.Width, r.Value);
     }
 
     /// <summary>A reset clears bus numbers and windows without a config write, so routing must hear of it too.</summary>
@@ -156,4 +139,38 @@ public class BridgeFunction(string name, FunctionIdentity identity, BridgePortKi
         if (offset is >= 0x18 and < 0x34 || offset == PciRegs.Command || (offset & ~3) == 0x3C)
             RoutingChanged?.Invoke(this);
     }
+}
+
+/// <summary>One register write of a bridge window: offset, width and value.</summary>
+public readonly record struct RegisterWrite(int Offset, int Width, uint Value);
+
+/// <summary>
+/// The register writes that program a bridge window to [base, limit] (§7.5.1.3.6–9): base and limit
+/// registers hold the upper address bits at the window's granularity (4 KiB for I/O, 1 MiB for
+/// memory); a window is off when its base is above its limit. Used by firmware (as config TLPs) and
+/// by tests (directly), so the encoding lives in one place.
+/// </summary>
+public readonly struct WindowRegisters
+{
+    WindowRegisters(RegisterWrite[] writes) => Writes = writes;
+
+    public IReadOnlyList<RegisterWrite> Writes { get; }
+
+    public static WindowRegisters Io(ulong baseAddr, ulong limit) => limit < baseAddr
+        ? new([new(PciRegs.IoBase, 1, 0xF0), new(PciRegs.IoLimit, 1, 0), new(PciRegs.IoBaseUpper, 2, 0), new(PciRegs.IoLimitUpper, 2, 0)])
+        : new([
+            new(PciRegs.IoBase, 1, (uint)(baseAddr >> 8) & 0xF0), new(PciRegs.IoLimit, 1, (uint)(limit >> 8) & 0xF0),
+            new(PciRegs.IoBaseUpper, 2, (uint)(baseAddr >> 16)), new(PciRegs.IoLimitUpper, 2, (uint)(limit >> 16))]);
+
+    public static WindowRegisters Memory(ulong baseAddr, ulong limit) => limit < baseAddr
+        ? new([new(PciRegs.MemoryBase, 2, 0xFFF0), new(PciRegs.MemoryLimit, 2, 0)])
+        : new([new(PciRegs.MemoryBase, 2, (uint)(baseAddr >> 16) & 0xFFF0), new(PciRegs.MemoryLimit, 2, (uint)(limit >> 16) & 0xFFF0)]);
+
+    public static WindowRegisters Prefetchable(ulong baseAddr, ulong limit) => limit < baseAddr
+        ? new([
+            new(PciRegs.PrefetchableBase, 2, 0xFFF0), new(PciRegs.PrefetchableLimit, 2, 0),
+            new(PciRegs.PrefetchableBaseUpper, 4, 0), new(PciRegs.PrefetchableLimitUpper, 4, 0)])
+        : new([
+            new(PciRegs.PrefetchableBase, 2, (uint)(baseAddr >> 16) & 0xFFF0), new(PciRegs.PrefetchableLimit, 2, (uint)(limit >> 16) & 0xFFF0),
+            new(PciRegs.PrefetchableBaseUpper, 4, (uint)(baseAddr >> 32)), new(PciRegs.PrefetchableLimitUpper, 4, (uint)(limit >> 32))]);
 }
