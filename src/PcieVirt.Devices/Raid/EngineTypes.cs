@@ -85,7 +85,7 @@ public enum DriveState
 
 /// <summary>A drive as listed by <see cref="RaidEngine.ListDrives"/>.</summary>
 /// <param name="Volume">The volume it is a member of or a dedicated spare for, else null.</param>
-public sealed record DriveInfo(string Name, DriveKind Kind, int BlockSize, long BlockCount, DriveState State, string? Volume, string? ImagePath);
+public sealed record PhysicalDriveInfo(string Name, DriveKind Kind, int BlockSize, long BlockCount, DriveState State, string? Volume, string? ImagePath);
 
 /// <summary>A volume as listed by <see cref="RaidEngine.ListVolumes"/>.</summary>
 /// <param name="Kind">"raid0" … "raid10", "thin" or "snapshot".</param>

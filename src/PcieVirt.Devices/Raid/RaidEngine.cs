@@ -492,14 +492,14 @@ public sealed class RaidEngine : IDisposable
     // ------------------------------------------------------------------ listing
 
     /// <summary>Every drive with its state and the volume using it.</summary>
-    public IReadOnlyList<DriveInfo> ListDrives()
+    public IReadOnlyList<PhysicalDriveInfo> ListDrives()
     {
-        var list = new List<DriveInfo>(_driveOrder.Count);
+        var list = new List<PhysicalDriveInfo>(_driveOrder.Count);
         foreach (PhysicalDrive d in _driveOrder)
         {
             string? volume = OwningVolume(d)?.Name
                 ?? (_globalOrDedicatedSpares.TryGetValue(d, out RaidVolume? owner) ? owner?.Name : null);
-            list.Add(new DriveInfo(d.Name, d.Kind, d.BlockSize, d.BlockCount, DriveStateOf(d), volume, d.ImagePath));
+            list.Add(new PhysicalDriveInfo(d.Name, d.Kind, d.BlockSize, d.BlockCount, DriveStateOf(d), volume, d.ImagePath));
         }
         return list;
     }
