@@ -270,7 +270,9 @@ public sealed class ParityVolume : RaidVolume
             rmwReads++;
             rmw &= Readable(QSlot(stripe), stripe);
         }
-        if (rmw && (!rcw || rmwReads < rcwReads))
+        // On a tie read-modify-write wins (md picks reconstruct-write): the same member work, but it touches
+        // only the members it writes, leaving the others free, and re-reads what it is about to overwrite.
+        if (rmw && (!rcw || rmwReads <= rcwReads))
             return WriteMode.ReadModifyWrite;
         return rcw ? WriteMode.ReconstructWrite : WriteMode.Degraded;
     }
