@@ -42,6 +42,7 @@ public abstract class RaidVolume : Volume
         _readNs = new long[drives.Count];
         _writeNs = new long[drives.Count];
         RowCount = MinBlocks(drives) / chunkBlocks;
+        ZeroBuffer.Get(chunkBlocks * drives[0].BlockSize); // grow the shared zeros now, not on a request
     }
 
     public RaidLevel Level { get; }
