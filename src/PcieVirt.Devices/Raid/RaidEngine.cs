@@ -121,6 +121,17 @@ public sealed class RaidEngine : IDisposable
         return EngineResult<PhysicalDrive>.Ok(drive);
     }
 
+    /// <summary>Adds a drive built by the caller (a custom store or latency model); the engine owns it from now on.</summary>
+    public EngineResult AddDrive(PhysicalDrive drive)
+    {
+        if (_drives.ContainsKey(drive.Name))
+            return Refuse("add drive", $"drive '{drive.Name}' already exists");
+        _drives.Add(drive.Name, drive);
+        _driveOrder.Add(drive);
+        Log.DriveCreated(_log, drive.Name, drive.ToString());
+        return EngineResult.Ok;
+    }
+
     /// <summary>Removes a drive that no volume uses (available or failed) and closes its image file.</summary>
     public EngineResult RemoveDrive(string name)
     {
@@ -363,21 +374,21 @@ public sealed class RaidEngine : IDisposable
     }
 
     /// <summary>Rebuild step on one volume (see <see cref="RaidVolume.RebuildStep"/>).</summary>
-    public EngineResult<RaidVolume> RebuildStep(string volume, int maxRows, out RebuildProgress progress)
+    public EngineResult<RaidVolume> RebuildStep(string volume, int maxStripes, out RebuildProgress progress)
     {
         progress = default;
         if (FindVolume(volume) is not RaidVolume r)
             return Refuse<RaidVolume>("rebuild step", $"no RAID volume '{volume}'");
-        progress = r.RebuildStep(maxRows);
+        progress = r.RebuildStep(maxStripes);
         return EngineResult<RaidVolume>.Ok(r);
     }
 
     /// <summary>
-    /// One rebuild step of up to <paramref name="maxRowsPerVolume"/> rows on every rebuilding volume (and,
+    /// One rebuild step of up to <paramref name="maxStripesPerVolume"/> rows on every rebuilding volume (and,
     /// with <see cref="AutoRebuild"/>, first starts rebuilds where spares are waiting). The returned time is
     /// the longest volume's step (volumes rebuild on different drives, in parallel).
     /// </summary>
-    public RebuildProgress RebuildStep(int maxRowsPerVolume)
+    public RebuildProgress RebuildStep(int maxStripesPerVolume)
     {
         if (AutoRebuild)
             StartPendingRebuilds();
@@ -387,7 +398,7 @@ public sealed class RaidEngine : IDisposable
         {
             if (v is not RaidVolume r || r.RowsToRebuild() == 0)
                 continue;
-            RebuildProgress p = r.RebuildStep(maxRowsPerVolume);
+            RebuildProgress p = r.RebuildStep(maxStripesPerVolume);
             rows += p.RowsRebuilt;
             remaining += p.RowsRemaining;
             ns = Math.Max(ns, p.ServiceTimeNs);

@@ -173,14 +173,15 @@ public abstract class RaidVolume : Volume
     }
 
     /// <summary>
-    /// Rebuilds up to <paramref name="maxRows"/> rows onto the rebuilding slots, lowest row first, so the
-    /// controller can interleave rebuild with I/O. A slot whose last row is rebuilt becomes in sync.
+    /// Rebuilds up to <paramref name="maxStripes"/> rows (stripes; chunk-sized regions for RAID 1) onto the
+    /// rebuilding slots, lowest row first, so the controller can interleave rebuild with I/O. A slot whose
+    /// last row is rebuilt becomes in sync.
     /// </summary>
-    public RebuildProgress RebuildStep(int maxRows)
+    public RebuildProgress RebuildStep(int maxStripes)
     {
         long done = 0;
         int stalls = 0;
-        while (done < Math.Max(0, maxRows) && !_lost && stalls <= Slots.Length)
+        while (done < Math.Max(0, maxStripes) && !_lost && stalls <= Slots.Length)
         {
             long row = long.MaxValue;
             foreach (MemberSlot slot in Slots)
