@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Cli;
 
@@ -30,7 +31,7 @@ public partial class LspciRealInteropTests(string model)
     [OneTimeSetUp]
     public void WriteDump()
     {
-        RealPciutils.RequireOrIgnore();
+        RealPciutils.IgnoreUnlessInstalled();
         _dump = Path.Combine(Path.GetTempPath(), $"pcievirt-e2e-{model}-{Environment.ProcessId}.txt");
         File.WriteAllText(_dump, Ours("-xxxx"));
     }
@@ -152,7 +153,7 @@ public partial class LspciRealInteropTests(string model)
     [TestCaseSource(nameof(Views))]
     public void Real_lspci_decodes_our_dump_as_our_live_lspci_prints_it(string[] args)
     {
-        var real = WithoutUpperHalvesOf64BitBars(RealPciutils.LspciOnDump(_dump, args));
+        var real = WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(_dump, args));
         Assert.That(real, Is.Not.Empty);
         Assert.That(Pcievirt.WithoutSizes(Ours(args)), Is.EqualTo(real));
     }
@@ -166,14 +167,14 @@ public partial class LspciRealInteropTests(string model)
             var ours = Ours(args);
             var shown = ours.Split('\n').Where(l => l.Length > 0 && !char.IsWhiteSpace(l[0])).Select(l => l[..l.IndexOf(' ')]).ToList();
             Assert.That(shown, Has.Count.EqualTo(1).And.All.EndsWith(slot), "exactly the selected function is shown");
-            Assert.That(Pcievirt.WithoutSizes(ours), Is.EqualTo(WithoutUpperHalvesOf64BitBars(RealPciutils.LspciOnDump(_dump, args))), slot);
+            Assert.That(Pcievirt.WithoutSizes(ours), Is.EqualTo(WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(_dump, args))), slot);
         }
     }
 
     [Test]
     public void Our_dump_round_trips_through_real_lspci_byte_for_byte()
     {
-        Assert.That(RealPciutils.LspciOnDump(_dump, "-xxxx"), Is.EqualTo(File.ReadAllText(_dump)));
+        Assert.That(RealPciutils.Lspci(_dump, "-xxxx"), Is.EqualTo(File.ReadAllText(_dump)));
     }
 
     /// <summary>
@@ -232,7 +233,7 @@ public partial class LspciRealInteropTests(string model)
             File.WriteAllText(file, dump);
             foreach (var args in new[] { new[] { "-vvv" }, ["-tv"], ["-nn"] })
             {
-                var real = WithoutUpperHalvesOf64BitBars(RealPciutils.LspciOnDump(file, args));
+                var real = WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(file, args));
                 Assert.That(Pcievirt.WithoutSizes(Shell([.. Writes, "lspci " + string.Join(' ', args)])), Is.EqualTo(real), string.Join(' ', args));
             }
         }
@@ -269,7 +270,7 @@ public partial class LspciRealInteropTests(string model)
                 foreach (var args in new[] { new[] { "-vvv" }, ["-tv"] })
                 {
                     var dump = File.ReadAllText(file);
-                    var real = WithoutUnaddressedRegions(WithoutUpperHalvesOf64BitBars(RealPciutils.LspciOnDump(file, args)), dump);
+                    var real = WithoutUnaddressedRegions(WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(file, args)), dump);
                     var ours = WithoutUnaddressedRegions(Pcievirt.WithoutSizes(Shell([.. writes, "lspci " + string.Join(' ', args)])), dump);
                     Assert.That(ours, Is.EqualTo(real),
                         () => $"trial {trial}, lspci {string.Join(' ', args)} after:\n{string.Join('\n', writes)}");

@@ -1,3 +1,5 @@
+using PcieVirt.Tests.Support;
+
 namespace PcieVirt.Tests.Cli;
 
 /// <summary>
@@ -14,7 +16,7 @@ public class SetpciRealInteropTests
     [OneTimeSetUp]
     public void WriteDump()
     {
-        RealPciutils.RequireOrIgnore();
+        RealPciutils.IgnoreUnlessInstalled();
         _dump = Path.Combine(Path.GetTempPath(), $"pcievirt-e2e-setpci-{Environment.ProcessId}.txt");
         var r = Pcievirt.Run("lspci", "-xxxx");
         Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString);
@@ -67,7 +69,8 @@ public class SetpciRealInteropTests
     [TestCase("-v", "-D", "-d", "144d:a808", "COMMAND.W=0")]
     public void Same_exit_code_stdout_and_stderr_as_real_setpci(params string[] args)
     {
-        var real = RealPciutils.SetpciOnDump(_dump, args);
+        var (exit, stdout, stderr) = RealPciutils.Setpci(_dump, args);
+        var real = new CliResult(exit, stdout, stderr);
         var ours = Pcievirt.Run(["setpci", .. args]);
         Assert.That(ours, Is.EqualTo(real), () => $"ours:\n{ours}\nreal:\n{real}");
     }
