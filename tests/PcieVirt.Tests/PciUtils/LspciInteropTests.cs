@@ -48,21 +48,17 @@ public partial class LspciInteropTests
         return b;
     }
 
-    string _dump = "";
+    DumpFile _dump = null!;
 
     [OneTimeSetUp]
     public void WriteDump()
     {
         RealPciutils.IgnoreUnlessInstalled();
-        _dump = Path.Combine(Path.GetTempPath(), $"pcievirt-lspci-{Environment.ProcessId}.txt");
-        File.WriteAllText(_dump, Ours.Lspci(Topology(false), "-xxxx"));
+        _dump = new DumpFile(Ours.Lspci(Topology(false), "-xxxx"));
     }
 
     [OneTimeTearDown]
-    public void Cleanup()
-    {
-        if (_dump.Length > 0) File.Delete(_dump);
-    }
+    public void Cleanup() => _dump?.Dispose();
 
     [TestCase("-vvv")]
     [TestCase("-vv")]
@@ -77,7 +73,7 @@ public partial class LspciInteropTests
     [TestCase("-D")]
     public void Same_output_as_real_lspci(params string[] args)
     {
-        var real = RealPciutils.Lspci(_dump, args);
+        var real = RealPciutils.Lspci(_dump.Path, args);
         Assert.That(real, Is.Not.Empty);
         Assert.That(Ours.Lspci(Topology(false), args), Is.EqualTo(real), "config-only host");
         Assert.That(SizeAnnotation().Replace(Ours.Lspci(Topology(true), args), "$1"), Is.EqualTo(real), "described host, sizes stripped");
@@ -87,7 +83,7 @@ public partial class LspciInteropTests
     public void Our_dump_round_trips_through_real_lspci()
     {
         // lspci -F reads our -xxxx output and writes it back byte for byte.
-        Assert.That(RealPciutils.Lspci(_dump, "-xxxx"), Is.EqualTo(File.ReadAllText(_dump)));
+        Assert.That(RealPciutils.Lspci(_dump.Path, "-xxxx"), Is.EqualTo(File.ReadAllText(_dump.Path)));
     }
 
     [Test]
@@ -107,16 +103,8 @@ public partial class LspciInteropTests
             b[0x3d] %= 5; // an interrupt pin beyond INTD is not a character lspci can print portably
             host.Add(At(n / 4, n % 4, 0), b);
         }
-        var file = Path.Combine(Path.GetTempPath(), $"pcievirt-lspci-rnd-{Environment.ProcessId}.txt");
-        try
-        {
-            File.WriteAllText(file, Ours.Lspci(host, "-xxxx"));
-            foreach (var args in new[] { new[] { "-vvv" }, ["-vv"], ["-t"] })
-                Assert.That(Ours.Lspci(host, args), Is.EqualTo(RealPciutils.Lspci(file, args)), string.Join(' ', args));
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        using var dump = new DumpFile(Ours.Lspci(host, "-xxxx"));
+        foreach (var args in new[] { new[] { "-vvv" }, ["-vv"], ["-t"] })
+            Assert.That(Ours.Lspci(host, args), Is.EqualTo(RealPciutils.Lspci(dump.Path, args)), string.Join(' ', args));
     }
 }

@@ -19,7 +19,7 @@ namespace PcieVirt.Tests.Cli.Sriov;
 public partial class SriovLspciInteropTests
 {
     SriovSession _s = null!;
-    string _dump = "";
+    DumpFile _dump = null!;
     HashSet<string> _vfs = [];
 
     [GeneratedRegex(@" \[size=[0-9]+[KMGT]?\]$", RegexOptions.Multiline)]
@@ -36,15 +36,14 @@ public partial class SriovLspciInteropTests
         var host = (HostSystem)_s.Host;
         _vfs = host.Os.VirtualFunctions.Select(v => v.Address.Bdf.ToString()).ToHashSet();
         Assert.That(_vfs, Has.Count.EqualTo(6));
-        _dump = Path.Combine(Path.GetTempPath(), $"pcievirt-sriov-lspci-{Environment.ProcessId}.txt");
-        File.WriteAllText(_dump, Ours.Lspci(host, "-xxxx"));
+        _dump = new DumpFile(Ours.Lspci(host, "-xxxx"));
     }
 
     [OneTimeTearDown]
     public void Cleanup()
     {
         _s?.Dispose();
-        if (_dump.Length > 0) File.Delete(_dump);
+        _dump?.Dispose();
     }
 
     [TestCase("-vvv")]
@@ -58,7 +57,7 @@ public partial class SriovLspciInteropTests
     [TestCase("-s", "06:", "-vvv")]
     public void FromConfigBytes_SameAsRealLspci(params string[] args)
     {
-        var real = RealPciutils.Lspci(_dump, args);
+        var real = RealPciutils.Lspci(_dump.Path, args);
         Assert.That(real, Is.Not.Empty);
         Assert.That(Ours.Lspci(new ConfigOnly(_s.Host), args), Is.EqualTo(real));
     }
@@ -67,7 +66,7 @@ public partial class SriovLspciInteropTests
     public void PfSriovCapability_DecodedAsRealLspciDoes()
     {
         // The enabled state shows in the decode: Enable+ MSE+ ARIHierarchy+, Number of VFs 3.
-        var real = RealPciutils.Lspci(_dump, "-s", "01:00.0", "-vvv");
+        var real = RealPciutils.Lspci(_dump.Path, "-s", "01:00.0", "-vvv");
         var ours = Ours.Lspci(_s.Host, "-s", "01:00.0", "-vvv");
         string Sriov(string text) => text[text.IndexOf("Single Root I/O Virtualization", StringComparison.Ordinal)..];
         Assert.That(Sriov(ours), Is.EqualTo(Sriov(real)));
@@ -78,7 +77,7 @@ public partial class SriovLspciInteropTests
     [Test]
     public void Live_SameAsRealLspci_ExceptWhatOnlySysfsKnows()
     {
-        var real = RealPciutils.Lspci(_dump, "-vvv").Split('\n');
+        var real = RealPciutils.Lspci(_dump.Path, "-vvv").Split('\n');
         var live = SizeAnnotation().Replace(Ours.Lspci(_s.Host, "-vvv"), "").Split('\n');
         // Drop from the live listing the VF lines a dump cannot produce.
         var kept = new List<string>();

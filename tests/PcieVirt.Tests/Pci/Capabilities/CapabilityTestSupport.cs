@@ -87,15 +87,7 @@ static class Lspci
     public static string DecodeOrIgnore(params (Bdf Bdf, PciFunction Function)[] functions)
     {
         RealPciutils.IgnoreUnlessInstalled();
-        string path = Path.Combine(Path.GetTempPath(), $"pcievirt-lspci-{Environment.ProcessId}-{Guid.NewGuid():N}.txt");
-        File.WriteAllText(path, Dump(functions));
-        try
-        {
-            return RealPciutils.Lspci(path, "-vvv");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        using var dump = new DumpFile(Dump(functions));
+        return RealPciutils.Lspci(dump.Path, "-vvv");
     }
 }
