@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using PcieVirt.Tests.Platform;
 
 namespace PcieVirt.Tests.Cli;
@@ -10,7 +9,7 @@ internal readonly record struct CliResult(int ExitCode, string Out, string Err)
 }
 
 /// <summary>Runs the CLI in-process through <c>Program.Run</c> with string streams.</summary>
-internal static partial class Pcievirt
+internal static class Pcievirt
 {
     public static CliResult Run(params string[] args) => RunWithInput("", args);
 
@@ -32,13 +31,4 @@ internal static partial class Pcievirt
     public static string TestModel(string name) => Path.Combine(ModelFiles.RepoRoot, "tests", "PcieVirt.Tests", "Cli", "Models", name);
 
     public static string Script(string name) => Path.Combine(ModelFiles.RepoRoot, "devicemodels", "scripts", name);
-
-    /// <summary>
-    /// Our live lspci annotates BARs and ROMs with the sizes firmware found (a live lspci reads them
-    /// from sysfs); lspci -F on a dump cannot know them. Removes exactly those annotations.
-    /// </summary>
-    public static string WithoutSizes(string lspciOutput) => SizeAnnotation().Replace(lspciOutput, "$1");
-
-    [GeneratedRegex(@"^(\t(?:Region \d+: |Memory at |I/O ports at |Expansion ROM |\[virtual\] ).*?) \[size=[0-9]+[KMGT]?\]$", RegexOptions.Multiline)]
-    private static partial Regex SizeAnnotation();
 }

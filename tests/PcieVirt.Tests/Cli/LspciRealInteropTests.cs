@@ -151,7 +151,7 @@ public partial class LspciRealInteropTests(string model)
     {
         var real = WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(_dump.Path, args));
         Assert.That(real, Is.Not.Empty);
-        Assert.That(Pcievirt.WithoutSizes(Ours(args)), Is.EqualTo(real));
+        Assert.That(LspciOutput.WithoutSizes(Ours(args)), Is.EqualTo(real));
     }
 
     [Test]
@@ -163,7 +163,7 @@ public partial class LspciRealInteropTests(string model)
             var ours = Ours(args);
             var shown = ours.Split('\n').Where(l => l.Length > 0 && !char.IsWhiteSpace(l[0])).Select(l => l[..l.IndexOf(' ')]).ToList();
             Assert.That(shown, Has.Count.EqualTo(1).And.All.EndsWith(slot), "exactly the selected function is shown");
-            Assert.That(Pcievirt.WithoutSizes(ours), Is.EqualTo(WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(_dump.Path, args))), slot);
+            Assert.That(LspciOutput.WithoutSizes(ours), Is.EqualTo(WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(_dump.Path, args))), slot);
         }
     }
 
@@ -227,7 +227,7 @@ public partial class LspciRealInteropTests(string model)
         foreach (var args in new[] { new[] { "-vvv" }, ["-tv"], ["-nn"] })
         {
             var real = WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(file.Path, args));
-            Assert.That(Pcievirt.WithoutSizes(Shell([.. Writes, "lspci " + string.Join(' ', args)])), Is.EqualTo(real), string.Join(' ', args));
+            Assert.That(LspciOutput.WithoutSizes(Shell([.. Writes, "lspci " + string.Join(' ', args)])), Is.EqualTo(real), string.Join(' ', args));
         }
     }
 
@@ -256,7 +256,7 @@ public partial class LspciRealInteropTests(string model)
             {
                 var dump = File.ReadAllText(file.Path);
                 var real = WithoutUnaddressedRegions(WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(file.Path, args)), dump);
-                var ours = WithoutUnaddressedRegions(Pcievirt.WithoutSizes(Shell([.. writes, "lspci " + string.Join(' ', args)])), dump);
+                var ours = WithoutUnaddressedRegions(LspciOutput.WithoutSizes(Shell([.. writes, "lspci " + string.Join(' ', args)])), dump);
                 Assert.That(ours, Is.EqualTo(real),
                     () => $"trial {trial}, lspci {string.Join(' ', args)} after:\n{string.Join('\n', writes)}");
             }
