@@ -4,6 +4,7 @@ using PcieVirt.Pci;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 using PcieVirt.Pci.Functions;
+using PcieVirt.Tests.Support;
 using static PcieVirt.Tests.Fabric.FabricTestKit;
 
 namespace PcieVirt.Tests.Fabric;
@@ -298,8 +299,8 @@ public class ConfigRoutingTests
     [Test]
     public void Trace_LogsEachConfigTlpWithItsFields()
     {
-        var capture = new LogCapture();
-        using var factory = LogCapture.Factory(capture, LogLevel.Trace);
+        var capture = new RecordingLogger();
+        using var factory = RecordingLogger.Factory(capture, LogLevel.Trace);
         var t = new SwitchTopology(factory).ProgramBuses();
         capture.Entries.Clear();
         t.Rc.Read(At(3, 0, 1), 0x10, 4, out _);
@@ -317,8 +318,8 @@ public class ConfigRoutingTests
     [Test]
     public void Trace_IsSilentWhenTraceLevelIsOff()
     {
-        var capture = new LogCapture();
-        using var factory = LogCapture.Factory(capture, LogLevel.Debug);
+        var capture = new RecordingLogger();
+        using var factory = RecordingLogger.Factory(capture, LogLevel.Debug);
         var t = new SwitchTopology(factory).ProgramBuses();
         t.Rc.Read(At(3, 0, 1), 0x10, 4, out _);
         Assert.That(capture.Entries.Any(e => e.Category == RootComplex.TlpLogCategory), Is.False);
