@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Cli;
 
@@ -25,21 +26,17 @@ public partial class LspciRealInteropTests(string model)
     /// <summary>A function with the most capabilities, for the single-function view.</summary>
     string RichFunction => model switch { "default" => "01:00.0", "fabric-4x8" => "03:00.0", _ => "0001:84:00.0" };
 
-    string _dump = "";
+    DumpFile _dump = null!;
 
     [OneTimeSetUp]
     public void WriteDump()
     {
-        RealPciutils.RequireOrIgnore();
-        _dump = Path.Combine(Path.GetTempPath(), $"pcievirt-e2e-{model}-{Environment.ProcessId}.txt");
-        File.WriteAllText(_dump, Ours("-xxxx"));
+        RealPciutils.IgnoreUnlessInstalled();
+        _dump = new DumpFile(Ours("-xxxx"));
     }
 
     [OneTimeTearDown]
-    public void Cleanup()
-    {
-        if (_dump.Length > 0) File.Delete(_dump);
-    }
+    public void Cleanup() => _dump?.Dispose();
 
     string Ours(params string[] args)
     {
@@ -152,9 +149,9 @@ public partial class LspciRealInteropTests(string model)
     [TestCaseSource(nameof(Views))]
     public void Real_lspci_decodes_our_dump_as_our_live_lspci_prints_it(string[] args)
     {
-        var real = WithoutUpperHalvesOf64BitBars(RealPciutils.LspciOnDump(_dump, args));
+        var real = WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(_dump.Path, args));
         Assert.That(real, Is.Not.Empty);
-        Assert.That(Pcievirt.WithoutSizes(Ours(args)), Is.EqualTo(real));
+        Assert.That(LspciOutput.WithoutSizes(Ours(args)), Is.EqualTo(real));
     }
 
     [Test]
@@ -166,14 +163,14 @@ public partial class LspciRealInteropTests(string model)
             var ours = Ours(args);
             var shown = ours.Split('\n').Where(l => l.Length > 0 && !char.IsWhiteSpace(l[0])).Select(l => l[..l.IndexOf(' ')]).ToList();
             Assert.That(shown, Has.Count.EqualTo(1).And.All.EndsWith(slot), "exactly the selected function is shown");
-            Assert.That(Pcievirt.WithoutSizes(ours), Is.EqualTo(WithoutUpperHalvesOf64BitBars(RealPciutils.LspciOnDump(_dump, args))), slot);
+            Assert.That(LspciOutput.WithoutSizes(ours), Is.EqualTo(WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(_dump.Path, args))), slot);
         }
     }
 
     [Test]
     public void Our_dump_round_trips_through_real_lspci_byte_for_byte()
     {
-        Assert.That(RealPciutils.LspciOnDump(_dump, "-xxxx"), Is.EqualTo(File.ReadAllText(_dump)));
+        Assert.That(RealPciutils.Lspci(_dump.Path, "-xxxx"), Is.EqualTo(File.ReadAllText(_dump.Path)));
     }
 
     /// <summary>
@@ -225,20 +222,12 @@ public partial class LspciRealInteropTests(string model)
     public void After_setpci_writes_the_dump_still_decodes_as_our_live_view()
     {
         var dump = Shell([.. Writes, "lspci -xxxx"]);
-        Assert.That(dump, Is.Not.EqualTo(File.ReadAllText(_dump)), "the writes changed registers");
-        var file = Path.Combine(Path.GetTempPath(), $"pcievirt-e2e-{model}-written-{Environment.ProcessId}.txt");
-        try
+        Assert.That(dump, Is.Not.EqualTo(File.ReadAllText(_dump.Path)), "the writes changed registers");
+        using var file = new DumpFile(dump);
+        foreach (var args in new[] { new[] { "-vvv" }, ["-tv"], ["-nn"] })
         {
-            File.WriteAllText(file, dump);
-            foreach (var args in new[] { new[] { "-vvv" }, ["-tv"], ["-nn"] })
-            {
-                var real = WithoutUpperHalvesOf64BitBars(RealPciutils.LspciOnDump(file, args));
-                Assert.That(Pcievirt.WithoutSizes(Shell([.. Writes, "lspci " + string.Join(' ', args)])), Is.EqualTo(real), string.Join(' ', args));
-            }
-        }
-        finally
-        {
-            File.Delete(file);
+            var real = WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(file.Path, args));
+            Assert.That(LspciOutput.WithoutSizes(Shell([.. Writes, "lspci " + string.Join(' ', args)])), Is.EqualTo(real), string.Join(' ', args));
         }
     }
 
@@ -252,33 +241,25 @@ public partial class LspciRealInteropTests(string model)
     {
         var slots = Ours("-n").Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[..l.IndexOf(' ')]).ToArray();
         var rng = new Random(model.Length * 7919);
-        var file = Path.Combine(Path.GetTempPath(), $"pcievirt-e2e-{model}-random-{Environment.ProcessId}.txt");
-        try
+        for (int trial = 0; trial < (model == "fabric-4x8" ? 1 : 12); trial++)
         {
-            for (int trial = 0; trial < (model == "fabric-4x8" ? 1 : 12); trial++)
+            var writes = new List<string>();
+            for (int i = 0; i < 40; i++)
             {
-                var writes = new List<string>();
-                for (int i = 0; i < 40; i++)
-                {
-                    int width = 1 << rng.Next(3);
-                    int offset = (rng.Next(10) < 8 ? rng.Next(0x180) : rng.Next(0x1000)) & ~(width - 1);
-                    uint value = (uint)rng.NextInt64(1L << (8 * width));
-                    writes.Add($"setpci -s {slots[rng.Next(slots.Length)]} {offset:x}.{"bw?l"[width - 1]}={value:x}");
-                }
-                File.WriteAllText(file, Shell([.. writes, "lspci -xxxx"]));
-                foreach (var args in new[] { new[] { "-vvv" }, ["-tv"] })
-                {
-                    var dump = File.ReadAllText(file);
-                    var real = WithoutUnaddressedRegions(WithoutUpperHalvesOf64BitBars(RealPciutils.LspciOnDump(file, args)), dump);
-                    var ours = WithoutUnaddressedRegions(Pcievirt.WithoutSizes(Shell([.. writes, "lspci " + string.Join(' ', args)])), dump);
-                    Assert.That(ours, Is.EqualTo(real),
-                        () => $"trial {trial}, lspci {string.Join(' ', args)} after:\n{string.Join('\n', writes)}");
-                }
+                int width = 1 << rng.Next(3);
+                int offset = (rng.Next(10) < 8 ? rng.Next(0x180) : rng.Next(0x1000)) & ~(width - 1);
+                uint value = (uint)rng.NextInt64(1L << (8 * width));
+                writes.Add($"setpci -s {slots[rng.Next(slots.Length)]} {offset:x}.{"bw?l"[width - 1]}={value:x}");
             }
-        }
-        finally
-        {
-            File.Delete(file);
+            using var file = new DumpFile(Shell([.. writes, "lspci -xxxx"]));
+            foreach (var args in new[] { new[] { "-vvv" }, ["-tv"] })
+            {
+                var dump = File.ReadAllText(file.Path);
+                var real = WithoutUnaddressedRegions(WithoutUpperHalvesOf64BitBars(RealPciutils.Lspci(file.Path, args)), dump);
+                var ours = WithoutUnaddressedRegions(LspciOutput.WithoutSizes(Shell([.. writes, "lspci " + string.Join(' ', args)])), dump);
+                Assert.That(ours, Is.EqualTo(real),
+                    () => $"trial {trial}, lspci {string.Join(' ', args)} after:\n{string.Join('\n', writes)}");
+            }
         }
     }
 

@@ -1,3 +1,5 @@
+using PcieVirt.Tests.Support;
+
 namespace PcieVirt.Tests.Cli;
 
 /// <summary>
@@ -9,23 +11,19 @@ namespace PcieVirt.Tests.Cli;
 [Category("Interop")]
 public class SetpciRealInteropTests
 {
-    string _dump = "";
+    DumpFile _dump = null!;
 
     [OneTimeSetUp]
     public void WriteDump()
     {
-        RealPciutils.RequireOrIgnore();
-        _dump = Path.Combine(Path.GetTempPath(), $"pcievirt-e2e-setpci-{Environment.ProcessId}.txt");
+        RealPciutils.IgnoreUnlessInstalled();
         var r = Pcievirt.Run("lspci", "-xxxx");
         Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString);
-        File.WriteAllText(_dump, r.Out);
+        _dump = new DumpFile(r.Out);
     }
 
     [OneTimeTearDown]
-    public void Cleanup()
-    {
-        if (_dump.Length > 0) File.Delete(_dump);
-    }
+    public void Cleanup() => _dump?.Dispose();
 
     [TestCase("-s", "01:00.0", "VENDOR_ID", "DEVICE_ID", "COMMAND", "STATUS", "REVISION", "CLASS_DEVICE", "HEADER_TYPE")]
     [TestCase("-v", "-s", "01:00.0", "VENDOR_ID", "4.l", "BASE_ADDRESS_0", "ROM_ADDRESS", "SUBSYSTEM_ID")]
@@ -67,7 +65,8 @@ public class SetpciRealInteropTests
     [TestCase("-v", "-D", "-d", "144d:a808", "COMMAND.W=0")]
     public void Same_exit_code_stdout_and_stderr_as_real_setpci(params string[] args)
     {
-        var real = RealPciutils.SetpciOnDump(_dump, args);
+        var (exit, stdout, stderr) = RealPciutils.Setpci(_dump.Path, args);
+        var real = new CliResult(exit, stdout, stderr);
         var ours = Pcievirt.Run(["setpci", .. args]);
         Assert.That(ours, Is.EqualTo(real), () => $"ours:\n{ours}\nreal:\n{real}");
     }

@@ -4,6 +4,7 @@ using PcieVirt.Pci;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 using PcieVirt.Pci.Functions;
+using PcieVirt.Tests.Support;
 using static PcieVirt.Tests.Fabric.FabricTestKit;
 
 namespace PcieVirt.Tests.Fabric;
@@ -115,8 +116,11 @@ public class ConfigRoutingTests
         Assert.That(t.Rc.Read(At(3, 0, 0), 0, 4, out _), Is.EqualTo(CompletionStatus.SuccessfulCompletion));
     }
 
-    [Test]
-    public void DeviceOtherThanZeroBelowADownstreamPort_IsUr()
+    /// <summary>
+    /// The switch topology plus root port 00:1e.0 (ARI Forwarding Supported, not enabled) with a
+    /// 10-function device on bus 6: functions 8 and 9 are reachable only as ARI functions (§6.13).
+    /// </summary>
+    static (SwitchTopology T, RootPort Rp) TenFunctionsBelowAnAriCapableRootPort()
     {
         var t = new SwitchTopology();
         var many = Enumerable.Range(0, 10).Select(i => Endpoint($"x{i}", (ushort)(0x100 + i))).ToArray();
@@ -124,6 +128,13 @@ public class ConfigRoutingTests
         rp.ConnectDevice(many);
         t.ProgramBuses();
         Buses(t.Rc, rp.Function, 0, 6, 6);
+        return (t, rp);
+    }
+
+    [Test]
+    public void DeviceOtherThanZeroBelowADownstreamPort_IsUr()
+    {
+        var (t, rp) = TenFunctionsBelowAnAriCapableRootPort();
         Assert.That(t.Rc.Read(At(6, 0, 7), 0, 2, out uint v7), Is.EqualTo(CompletionStatus.SuccessfulCompletion));
         Assert.That(v7, Is.EqualTo(0x1B36u));
         Assert.That(t.Rc.Read(At(6, 1, 0), 0, 2, out uint v8), Is.EqualTo(CompletionStatus.UnsupportedRequest),
@@ -138,12 +149,7 @@ public class ConfigRoutingTests
     [Test]
     public void AriForwardingEnable_LetsTheEightBitFunctionNumberThrough()
     {
-        var t = new SwitchTopology();
-        var many = Enumerable.Range(0, 10).Select(i => Endpoint($"x{i}", (ushort)(0x100 + i))).ToArray();
-        var rp = t.Rc.AddRootPort(0x1e, 0, Port("rp2", BridgePortKind.RootPort, ariForwardingSupported: true));
-        rp.ConnectDevice(many);
-        t.ProgramBuses();
-        Buses(t.Rc, rp.Function, 0, 6, 6);
+        var (t, rp) = TenFunctionsBelowAnAriCapableRootPort();
         int devCtl2 = CapabilityWalker.FindCapability(t.Rc, new PciAddress(0, rp.Function.Bdf), 0x10) + 0x28;
         Cfg(t.Rc, rp.Function.Bdf, devCtl2, 2, 1 << 5);
         Assert.That(t.Rc.Read(At(6, 1, 1), 2, 2, out uint dev9), Is.EqualTo(CompletionStatus.SuccessfulCompletion));
@@ -293,8 +299,8 @@ public class ConfigRoutingTests
     [Test]
     public void Trace_LogsEachConfigTlpWithItsFields()
     {
-        var capture = new LogCapture();
-        using var factory = LogCapture.Factory(capture, LogLevel.Trace);
+        var capture = new RecordingLogger();
+        using var factory = RecordingLogger.Factory(capture, LogLevel.Trace);
         var t = new SwitchTopology(factory).ProgramBuses();
         capture.Entries.Clear();
         t.Rc.Read(At(3, 0, 1), 0x10, 4, out _);
@@ -312,8 +318,8 @@ public class ConfigRoutingTests
     [Test]
     public void Trace_IsSilentWhenTraceLevelIsOff()
     {
-        var capture = new LogCapture();
-        using var factory = LogCapture.Factory(capture, LogLevel.Debug);
+        var capture = new RecordingLogger();
+        using var factory = RecordingLogger.Factory(capture, LogLevel.Debug);
         var t = new SwitchTopology(factory).ProgramBuses();
         t.Rc.Read(At(3, 0, 1), 0x10, 4, out _);
         Assert.That(capture.Entries.Any(e => e.Category == RootComplex.TlpLogCategory), Is.False);

@@ -193,23 +193,3 @@ internal sealed class RamRegion(int size) : IBarRegion
         data.CopyTo(Bytes.AsSpan((int)offset));
     }
 }
-
-/// <summary>Captures log entries of every category.</summary>
-internal sealed class LogCapture : ILoggerProvider
-{
-    public List<(string Category, LogLevel Level, string Message)> Entries { get; } = [];
-
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-    public void Dispose() { }
-
-    public static ILoggerFactory Factory(LogCapture capture, LogLevel minimum) =>
-        LoggerFactory.Create(b => b.AddProvider(capture).SetMinimumLevel(minimum));
-
-    sealed class Logger(LogCapture owner, string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner.Entries.Add((category, logLevel, formatter(state, exception)));
-    }
-}

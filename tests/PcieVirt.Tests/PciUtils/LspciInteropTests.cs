@@ -1,7 +1,5 @@
-using System.Diagnostics;
-using System.Text.RegularExpressions;
 using PcieVirt.Fabric;
-using PcieVirt.PciUtils;
+using PcieVirt.Tests.Support;
 using static PcieVirt.Tests.PciUtils.TestConfigs;
 
 namespace PcieVirt.Tests.PciUtils;
@@ -14,14 +12,8 @@ namespace PcieVirt.Tests.PciUtils;
 /// </summary>
 [TestFixture]
 [Category("Interop")]
-public partial class LspciInteropTests
+public class LspciInteropTests
 {
-    const string RealLspci = "/usr/bin/lspci";
-
-    /// <summary>Size annotations of BARs and the ROM (bridge window sizes come from config and stay).</summary>
-    [GeneratedRegex(@"^(\t(?:Region \d+: |Memory at |I/O ports at |Expansion ROM ).*?) \[size=[0-9]+[KMGT]?\]$", RegexOptions.Multiline)]
-    private static partial Regex SizeAnnotation();
-
     static RawConfigAccessor Topology(bool describe)
     {
         FunctionInfo? Info(params (int Bar, ulong Base, ulong Size)[] bars)
@@ -51,42 +43,17 @@ public partial class LspciInteropTests
         return b;
     }
 
-    static string Ours(IConfigAccessor host, params string[] args)
-    {
-        var o = new StringWriter();
-        Assert.That(Lspci.Run(args, [host], o, new StringWriter()), Is.EqualTo(0));
-        return o.ToString();
-    }
-
-    static string Real(string dumpFile, params string[] args)
-    {
-        var psi = new ProcessStartInfo(RealLspci) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-F");
-        psi.ArgumentList.Add(dumpFile);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["LC_ALL"] = "C";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return stdout.Result;
-    }
-
-    string _dump = "";
+    DumpFile _dump = null!;
 
     [OneTimeSetUp]
     public void WriteDump()
     {
-        if (!File.Exists(RealLspci)) Assert.Ignore("pciutils is not installed (apt-get install pciutils); interop with the real lspci skipped");
-        _dump = Path.Combine(Path.GetTempPath(), $"pcievirt-lspci-{Environment.ProcessId}.txt");
-        File.WriteAllText(_dump, Ours(Topology(false), "-xxxx"));
+        RealPciutils.IgnoreUnlessInstalled();
+        _dump = new DumpFile(Ours.Lspci(Topology(false), "-xxxx"));
     }
 
     [OneTimeTearDown]
-    public void Cleanup()
-    {
-        if (_dump.Length > 0) File.Delete(_dump);
-    }
+    public void Cleanup() => _dump?.Dispose();
 
     [TestCase("-vvv")]
     [TestCase("-vv")]
@@ -101,17 +68,17 @@ public partial class LspciInteropTests
     [TestCase("-D")]
     public void Same_output_as_real_lspci(params string[] args)
     {
-        var real = Real(_dump, args);
+        var real = RealPciutils.Lspci(_dump.Path, args);
         Assert.That(real, Is.Not.Empty);
-        Assert.That(Ours(Topology(false), args), Is.EqualTo(real), "config-only host");
-        Assert.That(SizeAnnotation().Replace(Ours(Topology(true), args), "$1"), Is.EqualTo(real), "described host, sizes stripped");
+        Assert.That(Ours.Lspci(Topology(false), args), Is.EqualTo(real), "config-only host");
+        Assert.That(LspciOutput.WithoutSizes(Ours.Lspci(Topology(true), args)), Is.EqualTo(real), "described host, sizes stripped");
     }
 
     [Test]
     public void Our_dump_round_trips_through_real_lspci()
     {
         // lspci -F reads our -xxxx output and writes it back byte for byte.
-        Assert.That(Real(_dump, "-xxxx"), Is.EqualTo(File.ReadAllText(_dump)));
+        Assert.That(RealPciutils.Lspci(_dump.Path, "-xxxx"), Is.EqualTo(File.ReadAllText(_dump.Path)));
     }
 
     [Test]
@@ -131,16 +98,8 @@ public partial class LspciInteropTests
             b[0x3d] %= 5; // an interrupt pin beyond INTD is not a character lspci can print portably
             host.Add(At(n / 4, n % 4, 0), b);
         }
-        var file = Path.Combine(Path.GetTempPath(), $"pcievirt-lspci-rnd-{Environment.ProcessId}.txt");
-        try
-        {
-            File.WriteAllText(file, Ours(host, "-xxxx"));
-            foreach (var args in new[] { new[] { "-vvv" }, ["-vv"], ["-t"] })
-                Assert.That(Ours(host, args), Is.EqualTo(Real(file, args)), string.Join(' ', args));
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        using var dump = new DumpFile(Ours.Lspci(host, "-xxxx"));
+        foreach (var args in new[] { new[] { "-vvv" }, ["-vv"], ["-t"] })
+            Assert.That(Ours.Lspci(host, args), Is.EqualTo(RealPciutils.Lspci(dump.Path, args)), string.Join(' ', args));
     }
 }

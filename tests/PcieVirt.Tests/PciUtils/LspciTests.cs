@@ -1,5 +1,6 @@
 using PcieVirt.Fabric;
 using PcieVirt.PciUtils;
+using PcieVirt.Tests.Support;
 using static PcieVirt.Tests.PciUtils.TestConfigs;
 
 namespace PcieVirt.Tests.PciUtils;
@@ -11,15 +12,6 @@ namespace PcieVirt.Tests.PciUtils;
 [TestFixture]
 public class LspciTests
 {
-    static string Run(IConfigAccessor host, params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int rc = Lspci.Run(args, [host], o, e);
-        Assert.That(rc, Is.EqualTo(0), e.ToString());
-        return o.ToString();
-    }
-
     static RawConfigAccessor Topology() => new RawConfigAccessor()
         .Add(At(0, 1, 0), RootPort())
         .Add(At(1, 0, 0), Endpoint());
@@ -27,21 +19,21 @@ public class LspciTests
     [Test]
     public void Terse_line_has_class_names_and_revision()
     {
-        var text = Run(Topology(), "-s", "01:00.0");
+        var text = Ours.Lspci(Topology(), "-s", "01:00.0");
         Assert.That(text, Is.EqualTo("01:00.0 Ethernet controller: Intel Corporation 82599ES 10-Gigabit SFI/SFP+ Network Connection (rev 01)\n"));
     }
 
     [Test]
     public void Numeric_modes_follow_pciutils()
     {
-        Assert.That(Run(Topology(), "-n", "-s", "01:00.0"), Is.EqualTo("01:00.0 0200: 8086:10fb (rev 01)\n"));
-        Assert.That(Run(Topology(), "-nn", "-s", "01:00.0"), Does.StartWith("01:00.0 Ethernet controller [0200]: Intel Corporation 82599ES 10-Gigabit SFI/SFP+ Network Connection [8086:10fb]"));
+        Assert.That(Ours.Lspci(Topology(), "-n", "-s", "01:00.0"), Is.EqualTo("01:00.0 0200: 8086:10fb (rev 01)\n"));
+        Assert.That(Ours.Lspci(Topology(), "-nn", "-s", "01:00.0"), Does.StartWith("01:00.0 Ethernet controller [0200]: Intel Corporation 82599ES 10-Gigabit SFI/SFP+ Network Connection [8086:10fb]"));
     }
 
     [Test]
     public void Type0_bars_rom_and_command_status()
     {
-        var text = Run(Topology(), "-vv", "-s", "01:00.0");
+        var text = Ours.Lspci(Topology(), "-vv", "-s", "01:00.0");
         Assert.That(text, Does.Contain("\tControl: I/O- Mem+ BusMaster+ SpecCycle- MemWINV- VGASnoop- ParErr+ Stepping- SERR+ FastB2B- DisINTx-\n"));
         Assert.That(text, Does.Contain("\tInterrupt: pin A routed to IRQ 11\n"));
         // BAR0/1 = 0x20_f000000c: 64-bit prefetchable; the upper half is a register of its own for lspci 3.9.
@@ -59,7 +51,7 @@ public class LspciTests
         bars[2] = new BarResource(0xe0000000, 0x4000);
         bars[3] = new BarResource(0xe001, 0x20);
         var host = new RawConfigAccessor().Add(At(1, 0, 0), Endpoint(), new FunctionInfo(bars, new BarResource(0xfe000000, 0x80000), Driver: "ixgbe"));
-        var text = Run(host, "-vv");
+        var text = Ours.Lspci(host, "-vv");
         Assert.That(text, Does.Contain("\tRegion 0: Memory at 20f0000000 (64-bit, prefetchable) [size=4M]\n"));
         Assert.That(text, Does.Contain("\tRegion 2: Memory at e0000000 (32-bit, non-prefetchable) [size=16K]\n"));
         Assert.That(text, Does.Contain("\tRegion 3: I/O ports at e000 [disabled] [size=32]\n"));
@@ -78,13 +70,13 @@ public class LspciTests
         var bars = new BarResource[6];
         bars[0] = new BarResource(0x800000000c, 0x4000);
         var host = new RawConfigAccessor().Add(At(1, 0x10, 0), vf, new FunctionInfo(bars, IsVirtualFunction: true, PhysicalFunction: At(1, 0, 0)));
-        Assert.That(Run(host, "-vv"), Does.Contain("\tRegion 0: Memory at 8000000000 (64-bit, prefetchable) [virtual] [size=16K]\n"));
+        Assert.That(Ours.Lspci(host, "-vv"), Does.Contain("\tRegion 0: Memory at 8000000000 (64-bit, prefetchable) [virtual] [size=16K]\n"));
     }
 
     [Test]
     public void Bridge_windows_and_control()
     {
-        var text = Run(Topology(), "-vv", "-s", "00:01.0");
+        var text = Ours.Lspci(Topology(), "-vv", "-s", "00:01.0");
         Assert.That(text, Does.Contain("\tBus: primary=00, secondary=01, subordinate=03, sec-latency=0\n"));
         Assert.That(text, Does.Contain("\tI/O behind bridge: e000-efff [size=4K] [16-bit]\n"));
         Assert.That(text, Does.Contain("\tMemory behind bridge: e0000000-e0ffffff [size=16M] [32-bit]\n"));
@@ -96,7 +88,7 @@ public class LspciTests
     [Test]
     public void Capabilities_pm_msi_msix()
     {
-        var text = Run(Topology(), "-vv", "-s", "01:00.0");
+        var text = Ours.Lspci(Topology(), "-vv", "-s", "01:00.0");
         Assert.That(text, Does.Contain("\tCapabilities: [40] Power Management version 3\n\t\tFlags: PMEClk- DSI- D1- D2- AuxCurrent=375mA PME(D0+,D1-,D2-,D3hot+,D3cold+)\n\t\tStatus: D0 NoSoftRst+ PME-Enable+ DSel=0 DScale=0 PME-\n"));
         Assert.That(text, Does.Contain("\tCapabilities: [50] MSI: Enable+ Count=4/4 Maskable+ 64bit+\n\t\tAddress: 00000001fee00000  Data: 4021\n\t\tMasking: 000000fe  Pending: 00000001\n"));
         Assert.That(text, Does.Contain("\tCapabilities: [b0] MSI-X: Enable+ Count=64 Masked-\n\t\tVector table: BAR=2 offset=00002000\n\t\tPBA: BAR=2 offset=00003000\n"));
@@ -105,7 +97,7 @@ public class LspciTests
     [Test]
     public void Express_endpoint_device_and_link()
     {
-        var text = Run(Topology(), "-vv", "-s", "01:00.0");
+        var text = Ours.Lspci(Topology(), "-vv", "-s", "01:00.0");
         Assert.That(text, Does.Contain("\tCapabilities: [70] Express (v2) Endpoint, MSI 00\n"));
         Assert.That(text, Does.Contain("\t\tDevCap:\tMaxPayload 512 bytes, PhantFunc 0, Latency L0s unlimited, L1 unlimited\n\t\t\tExtTag- AttnBtn- AttnInd- PwrInd- RBE+ FLReset+ SlotPowerLimit 0W\n"));
         Assert.That(text, Does.Contain("\t\t\tMaxPayload 256 bytes, MaxReadReq 4096 bytes\n"));
@@ -116,7 +108,7 @@ public class LspciTests
     [Test]
     public void Express_root_port_slot_and_root_registers()
     {
-        var text = Run(Topology(), "-vv", "-s", "00:01.0");
+        var text = Ours.Lspci(Topology(), "-vv", "-s", "00:01.0");
         Assert.That(text, Does.Contain("\tCapabilities: [40] Express (v2) Root Port (Slot+), MSI 00\n"));
         Assert.That(text, Does.Contain("\t\t\tSlot #5, PowerLimit 0W; Interlock- NoCompl+\n"));
         Assert.That(text, Does.Contain("\t\t\tControl: AttnInd Off, PwrInd Off, Power+ Interlock-\n"));
@@ -128,7 +120,7 @@ public class LspciTests
     [Test]
     public void Extended_capabilities()
     {
-        var text = Run(Topology(), "-vv", "-s", "01:00.0");
+        var text = Ours.Lspci(Topology(), "-vv", "-s", "01:00.0");
         Assert.That(text, Does.Contain("\t\tUESta:\tDLP+ SDES- TLP- FCP- CmpltTO- CmpltAbrt- UnxCmplt- RxOF- MalfTLP- ECRC- UnsupReq+ ACSViol-\n"));
         Assert.That(text, Does.Contain("\t\tAERCap:\tFirst Error Pointer: 1f, ECRCGenCap+ ECRCGenEn+ ECRCChkCap+ ECRCChkEn+\n"));
         Assert.That(text, Does.Contain("\tCapabilities: [148 v1] Device Serial Number 9a-bc-de-f0-12-34-56-78\n"));
@@ -139,7 +131,7 @@ public class LspciTests
         Assert.That(text, Does.Contain("\t\tRegion 0: Memory at 0000008000000000 (64-bit, prefetchable)\n"));
         Assert.That(text, Does.Contain("\t\tVF Migration: offset: 00001230, BIR: 3\n"));
         Assert.That(text, Does.Contain("\tCapabilities: [1b8 v1] Extended Capability ID 0x99\n"));
-        Assert.That(Run(Topology(), "-vv", "-s", "00:01.0"), Does.Contain("\t\tRootSta: CERcvd+ MultCERcvd+ UERcvd+ MultUERcvd+\n\t\t\t FirstFatal+ NonFatalMsg+ FatalMsg+ IntMsg 0\n"));
+        Assert.That(Ours.Lspci(Topology(), "-vv", "-s", "00:01.0"), Does.Contain("\t\tRootSta: CERcvd+ MultCERcvd+ UERcvd+ MultUERcvd+\n\t\t\t FirstFatal+ NonFatalMsg+ FatalMsg+ IntMsg 0\n"));
     }
 
     [Test]
@@ -150,16 +142,16 @@ public class LspciTests
             .Add(At(1, 0, 0), SwitchPort(true, 1, 2, 3))
             .Add(At(2, 0, 0), SwitchPort(false, 2, 3, 3))
             .Add(At(3, 0, 0), Endpoint());
-        Assert.That(Run(host, "-t"), Is.EqualTo("-[0000:00]---01.0-[01-03]----00.0-[02-03]----00.0-[03]----00.0\n"));
+        Assert.That(Ours.Lspci(host, "-t"), Is.EqualTo("-[0000:00]---01.0-[01-03]----00.0-[02-03]----00.0-[03]----00.0\n"));
     }
 
     [Test]
     public void Hex_dump_levels()
     {
-        var text = Run(Topology(), "-x", "-s", "01:00.0");
+        var text = Ours.Lspci(Topology(), "-x", "-s", "01:00.0");
         Assert.That(text.Split('\n'), Has.Length.EqualTo(1 + 4 + 2));
         Assert.That(text, Does.Contain("\n00: 86 80 fb 10 46 01 10 00 01 00 00 02 10 00 80 00\n"));
-        Assert.That(Run(Topology(), "-xxxx", "-s", "01:00.0"), Does.Contain("\n100: 01 00 82 14 11 00 10 00"));
+        Assert.That(Ours.Lspci(Topology(), "-xxxx", "-s", "01:00.0"), Does.Contain("\n100: 01 00 82 14 11 00 10 00"));
     }
 
     [Test]

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using PcieVirt.PciUtils;
+using PcieVirt.Tests.Support;
 using static PcieVirt.Tests.PciUtils.TestConfigs;
 
 namespace PcieVirt.Tests.PciUtils;
@@ -89,11 +89,8 @@ public class SetpciTests
     [Category("Interop")]
     public void Register_table_matches_real_setpci_dumpregs()
     {
-        if (!File.Exists("/usr/bin/setpci")) Assert.Ignore("pciutils is not installed; setpci --dumpregs comparison skipped");
-        var psi = new ProcessStartInfo("/usr/bin/setpci", "--dumpregs") { RedirectStandardOutput = true, UseShellExecute = false };
-        using var p = Process.Start(psi)!;
-        var real = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
+        RealPciutils.IgnoreUnlessInstalled();
+        var real = RealPciutils.SetpciDumpRegs();
         var ours = new StringWriter();
         SetpciRegisters.Dump(ours);
         Assert.That(ours.ToString(), Is.EqualTo(real));

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using PcieVirt.Platform.Model;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Platform;
 
@@ -78,7 +79,7 @@ public class PlatformModelLoadingTests
     [Test]
     public void Parse_LogsAWarningForAnInvalidModel()
     {
-        var logger = new ListLogger();
+        var logger = new RecordingLogger();
         PlatformModel.Parse("{}", "w.json", logger);
         Assert.That(logger.Entries.Any(x => x.Level == LogLevel.Warning && x.Message.Contains("w.json", StringComparison.Ordinal)), Is.True);
     }
@@ -89,14 +90,5 @@ public class PlatformModelLoadingTests
         var model = PlatformModel.LoadDefault();
         Assert.That(model.Name, Is.EqualTo("default"));
         Assert.That(model.SourceName, Is.EqualTo("default.json"));
-    }
-
-    sealed class ListLogger : ILogger
-    {
-        public List<(LogLevel Level, string Message)> Entries { get; } = [];
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => Entries.Add((logLevel, formatter(state, exception)));
     }
 }

@@ -1,9 +1,9 @@
 using PcieVirt.Fabric;
 using PcieVirt.Pci;
 using PcieVirt.Pci.Capabilities;
-using PcieVirt.PciUtils;
 using PcieVirt.Platform;
 using PcieVirt.Platform.Model;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Cli.Sriov;
 
@@ -28,29 +28,22 @@ public class LspciVfNameTests
         return (host, cap.VirtualFunctions[0].Bdf);
     }
 
-    static string Run(HostSystem host, params string[] args)
-    {
-        var o = new StringWriter();
-        Assert.That(Lspci.Run(args, [host], o, new StringWriter()), Is.EqualTo(0));
-        return o.ToString();
-    }
-
     [Test]
     public void VfNameLine_UsesThePresentedIds()
     {
         var (host, vf) = BootWithNicVfs();
-        Assert.That(Run(host, "-s", vf.ToString()), Is.EqualTo($"{vf} Ethernet controller: Intel Corporation I350 Ethernet Controller Virtual Function (rev 01)\n"));
-        Assert.That(Run(host, "-n", "-s", vf.ToString()), Is.EqualTo($"{vf} 0200: 8086:1520 (rev 01)\n"));
+        Assert.That(Ours.Lspci(host, "-s", vf.ToString()), Is.EqualTo($"{vf} Ethernet controller: Intel Corporation I350 Ethernet Controller Virtual Function (rev 01)\n"));
+        Assert.That(Ours.Lspci(host, "-n", "-s", vf.ToString()), Is.EqualTo($"{vf} 0200: 8086:1520 (rev 01)\n"));
     }
 
     [Test]
     public void DeviceIdFilter_MatchesVfsByThePresentedIds()
     {
         var (host, vf) = BootWithNicVfs();
-        var lines = Run(host, "-n", "-d", "8086:1520").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = Ours.Lspci(host, "-n", "-d", "8086:1520").Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(2));
         Assert.That(lines[0], Does.StartWith(vf.ToString()));
-        Assert.That(Run(host, "-d", "ffff:ffff"), Is.Empty, "nothing presents FFFFh");
+        Assert.That(Ours.Lspci(host, "-d", "ffff:ffff"), Is.Empty, "nothing presents FFFFh");
     }
 
     [Test]
@@ -59,7 +52,7 @@ public class LspciVfNameTests
         // The VF's own BARs read 0; the OS knows their addresses from the PF's VF BARs, so a live lspci
         // marks them [virtual] (pciutils: an address the OS reports while the register reads 0).
         var (host, vf) = BootWithNicVfs();
-        var text = Run(host, "-v", "-s", vf.ToString());
+        var text = Ours.Lspci(host, "-v", "-s", vf.ToString());
         Assert.That(text, Does.Match(@"\tMemory at [0-9a-f]{8,16} \(64-bit, prefetchable\) \[virtual\] \[size=16K\]\n"));
         Assert.That(text.Split('\n').Count(l => l.Contains("[virtual]")), Is.EqualTo(2), "VF BARs 0 and 3");
     }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using PcieVirt.Fabric;
 using PcieVirt.Platform;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Cli.Sriov;
 
@@ -18,7 +19,7 @@ namespace PcieVirt.Tests.Cli.Sriov;
 public partial class SriovLspciInteropTests
 {
     SriovSession _s = null!;
-    string _dump = "";
+    DumpFile _dump = null!;
     HashSet<string> _vfs = [];
 
     [GeneratedRegex(@" \[size=[0-9]+[KMGT]?\]$", RegexOptions.Multiline)]
@@ -27,7 +28,7 @@ public partial class SriovLspciInteropTests
     [OneTimeSetUp]
     public void EnableVfsAndDump()
     {
-        RealLspci.RequireInstalled();
+        RealPciutils.IgnoreUnlessInstalled();
         _s = new SriovSession();
         _s.Ok("sriov 01:00.0 numvfs=3");
         _s.Ok("sriov 05:00.0 numvfs=2");
@@ -35,15 +36,14 @@ public partial class SriovLspciInteropTests
         var host = (HostSystem)_s.Host;
         _vfs = host.Os.VirtualFunctions.Select(v => v.Address.Bdf.ToString()).ToHashSet();
         Assert.That(_vfs, Has.Count.EqualTo(6));
-        _dump = Path.Combine(Path.GetTempPath(), $"pcievirt-sriov-lspci-{Environment.ProcessId}.txt");
-        File.WriteAllText(_dump, RealLspci.Ours(host, "-xxxx"));
+        _dump = new DumpFile(Ours.Lspci(host, "-xxxx"));
     }
 
     [OneTimeTearDown]
     public void Cleanup()
     {
         _s?.Dispose();
-        if (_dump.Length > 0) File.Delete(_dump);
+        _dump?.Dispose();
     }
 
     [TestCase("-vvv")]
@@ -57,17 +57,17 @@ public partial class SriovLspciInteropTests
     [TestCase("-s", "06:", "-vvv")]
     public void FromConfigBytes_SameAsRealLspci(params string[] args)
     {
-        var real = RealLspci.OnDump(_dump, args);
+        var real = RealPciutils.Lspci(_dump.Path, args);
         Assert.That(real, Is.Not.Empty);
-        Assert.That(RealLspci.Ours(new ConfigOnly(_s.Host), args), Is.EqualTo(real));
+        Assert.That(Ours.Lspci(new ConfigOnly(_s.Host), args), Is.EqualTo(real));
     }
 
     [Test]
     public void PfSriovCapability_DecodedAsRealLspciDoes()
     {
         // The enabled state shows in the decode: Enable+ MSE+ ARIHierarchy+, Number of VFs 3.
-        var real = RealLspci.OnDump(_dump, "-s", "01:00.0", "-vvv");
-        var ours = RealLspci.Ours(_s.Host, "-s", "01:00.0", "-vvv");
+        var real = RealPciutils.Lspci(_dump.Path, "-s", "01:00.0", "-vvv");
+        var ours = Ours.Lspci(_s.Host, "-s", "01:00.0", "-vvv");
         string Sriov(string text) => text[text.IndexOf("Single Root I/O Virtualization", StringComparison.Ordinal)..];
         Assert.That(Sriov(ours), Is.EqualTo(Sriov(real)));
         Assert.That(Sriov(real), Does.Contain("IOVCtl:\tEnable+ Migration- Interrupt- MSE+ ARIHierarchy+ 10BitTagReq-"));
@@ -77,8 +77,8 @@ public partial class SriovLspciInteropTests
     [Test]
     public void Live_SameAsRealLspci_ExceptWhatOnlySysfsKnows()
     {
-        var real = RealLspci.OnDump(_dump, "-vvv").Split('\n');
-        var live = SizeAnnotation().Replace(RealLspci.Ours(_s.Host, "-vvv"), "").Split('\n');
+        var real = RealPciutils.Lspci(_dump.Path, "-vvv").Split('\n');
+        var live = SizeAnnotation().Replace(Ours.Lspci(_s.Host, "-vvv"), "").Split('\n');
         // Drop from the live listing the VF lines a dump cannot produce.
         var kept = new List<string>();
         string device = "";
@@ -110,17 +110,17 @@ public partial class SriovLspciInteropTests
     [Test]
     public void Live_VfNameLines_ComeFromThePresentedIds()
     {
-        var text = RealLspci.Ours(_s.Host, "-nn", "-s", "06:");
+        var text = Ours.Lspci(_s.Host, "-nn", "-s", "06:");
         Assert.That(text.Split('\n', StringSplitOptions.RemoveEmptyEntries),
             Is.All.Contains("Intel Corporation I350 Ethernet Controller Virtual Function [8086:1520] (rev 01)"));
-        var raid = RealLspci.Ours(_s.Host, "-n", "-s", "01:00.3");
+        var raid = Ours.Lspci(_s.Host, "-n", "-s", "01:00.3");
         Assert.That(raid, Is.EqualTo("01:00.3 0104: 1000:002f (rev 05)\n"));
     }
 
     [Test]
     public void Live_VfVerbose_ShowsItsOwnCapabilities()
     {
-        var text = RealLspci.Ours(_s.Host, "-vvv", "-s", "01:00.1");
+        var text = Ours.Lspci(_s.Host, "-vvv", "-s", "01:00.1");
         Assert.That(text, Does.Contain("\tCapabilities: [40] Express (v2) Endpoint, MSI 00\n"));
         Assert.That(text, Does.Contain("FLReset+"));
         Assert.That(text, Does.Contain("MSI-X: Enable- Count=16 Masked-"));

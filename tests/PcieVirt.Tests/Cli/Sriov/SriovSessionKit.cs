@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using PcieVirt.Cli;
 using PcieVirt.Fabric;
-using PcieVirt.PciUtils;
 
 namespace PcieVirt.Tests.Cli.Sriov;
 
@@ -47,37 +45,4 @@ sealed class ConfigOnly(IConfigAccessor inner) : IConfigAccessor
     public IReadOnlyList<PciAddress> Functions() => inner.Functions();
     public CompletionStatus Read(PciAddress address, int offset, int width, out uint value) => inner.Read(address, offset, width, out value);
     public CompletionStatus Write(PciAddress address, int offset, int width, uint value) => inner.Write(address, offset, width, value);
-}
-
-static class RealLspci
-{
-    public const string Path = "/usr/bin/lspci";
-
-    public static void RequireInstalled()
-    {
-        if (!File.Exists(Path)) Assert.Ignore("pciutils is not installed (apt-get install pciutils); interop with the real lspci skipped");
-    }
-
-    public static string Ours(IConfigAccessor host, params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        Assert.That(Lspci.Run(args, [host], o, e), Is.EqualTo(0), e.ToString());
-        return o.ToString();
-    }
-
-    /// <summary>Runs the real lspci on a dump file (<c>-F</c>), in the C locale.</summary>
-    public static string OnDump(string dumpFile, params string[] args)
-    {
-        var psi = new ProcessStartInfo(Path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-F");
-        psi.ArgumentList.Add(dumpFile);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["LC_ALL"] = "C";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return stdout.Result;
-    }
 }

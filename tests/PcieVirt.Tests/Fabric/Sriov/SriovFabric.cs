@@ -4,6 +4,7 @@ using PcieVirt.Pci;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 using PcieVirt.Pci.Functions;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Fabric.Sriov;
 
@@ -38,8 +39,8 @@ sealed class SriovFabric
     public SriovFabric(ushort totalVfs = 8, bool ari = true, int pfCount = 1, int busReserve = 0, bool enumerate = true,
         Func<int, SriovOptions>? options = null, RootComplexOptions? rcOptions = null)
     {
-        Logs = new LogCapture();
-        var logging = LogCapture.Factory(Logs, LogLevel.Debug);
+        Logs = new RecordingLogger();
+        var logging = RecordingLogger.Factory(Logs, LogLevel.Debug);
         Rc = new RootComplex(rcOptions ?? FabricTestKit.Options(), logging);
         var rp = new BridgeFunction("rp", new FunctionIdentity { VendorId = 0x8086, DeviceId = 0x7000, ClassCode = 0x060400 }, BridgePortKind.RootPort);
         rp.AddCapability(new PciExpressCapability(new PciExpressOptions
@@ -69,7 +70,7 @@ sealed class SriovFabric
         if (enumerate) Report = new FirmwareEnumerator(Rc).Enumerate();
     }
 
-    public LogCapture Logs { get; }
+    public RecordingLogger Logs { get; }
     public RootComplex Rc { get; }
     public RootPort RootPort { get; }
     public EndpointFunction[] Pfs { get; }

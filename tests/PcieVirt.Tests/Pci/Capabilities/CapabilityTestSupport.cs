@@ -1,10 +1,10 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 using PcieVirt.Pci;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 using PcieVirt.Pci.Functions;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Pci.Capabilities;
 
@@ -83,34 +83,11 @@ static class Lspci
         return sb.ToString();
     }
 
-    public static string? Decode(params (Bdf Bdf, PciFunction Function)[] functions)
-    {
-        string path = Path.Combine(Path.GetTempPath(), $"pcievirt-lspci-{Environment.ProcessId}-{Guid.NewGuid():N}.txt");
-        File.WriteAllText(path, Dump(functions));
-        try
-        {
-            var psi = new ProcessStartInfo("lspci", ["-F", path, "-vvv"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            using var p = Process.Start(psi);
-            if (p == null) return null;
-            string output = p.StandardOutput.ReadToEnd();
-            p.StandardError.ReadToEnd();
-            p.WaitForExit();
-            return output;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null; // lspci not installed
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
-
+    /// <summary>The real <c>lspci -vvv</c> decoding of the functions; ignores the test when pciutils is not installed.</summary>
     public static string DecodeOrIgnore(params (Bdf Bdf, PciFunction Function)[] functions)
     {
-        var text = Decode(functions);
-        if (text == null) Assert.Ignore("lspci (pciutils) is not installed");
-        return text!;
+        RealPciutils.IgnoreUnlessInstalled();
+        using var dump = new DumpFile(Dump(functions));
+        return RealPciutils.Lspci(dump.Path, "-vvv");
     }
 }

@@ -55,14 +55,24 @@ public class SriovLifecycleTests
         Assert.That(f.R(Reg.FirstVfOffset, 4), Is.EqualTo(0x0001_0001u));
     }
 
+    /// <summary>
+    /// PF0 and PF1 of one device (functions 0 and 1 of <paramref name="bus"/>); PF1 follows PF0's ARI
+    /// Capable Hierarchy, which only the lowest-numbered PF implements (§9.3.3.3.5).
+    /// </summary>
+    static (PfFixture Pf0, PfFixture Pf1) TwoPfs(ushort totalVfs, int bus)
+    {
+        var o = PfFixture.DefaultOptions(totalVfs) with { PfCount = 2 };
+        var pf0 = new PfFixture(o, bdf: new Bdf(bus, 0, 0), name: "pf0");
+        var pf1 = new PfFixture(o with { PfIndex = 1 }, bdf: new Bdf(bus, 0, 1), name: "pf1");
+        pf1.Sriov.FollowAriCapableHierarchyOf(pf0.Sriov);
+        return (pf0, pf1);
+    }
+
     [Test]
     public void DefaultRule_TwoPfs_InterleaveTheirVfs()
     {
         // PF0 at function 0, PF1 at function 1, ARI: VFs of PF0 at 2,4,6..., of PF1 at 3,5,7...
-        var o = PfFixture.DefaultOptions(4) with { PfCount = 2 };
-        var pf0 = new PfFixture(o, bdf: new Bdf(4, 0, 0), name: "pf0");
-        var pf1 = new PfFixture(o with { PfIndex = 1 }, bdf: new Bdf(4, 0, 1), name: "pf1");
-        pf1.Sriov.FollowAriCapableHierarchyOf(pf0.Sriov);
+        var (pf0, pf1) = TwoPfs(totalVfs: 4, bus: 4);
         pf0.Control(Reg.AriCapableHierarchy);
         var a = pf0.Enable(4, ariHierarchy: true).Select(v => (int)v.Bdf.DevFn).ToArray();
         var b = pf1.Enable(4).Select(v => (int)v.Bdf.DevFn).ToArray();
@@ -73,10 +83,7 @@ public class SriovLifecycleTests
     [Test]
     public void FollowerPf_RecomputesWhenTheLowestPfChangesAriCapableHierarchy()
     {
-        var o = PfFixture.DefaultOptions(8) with { PfCount = 2 };
-        var pf0 = new PfFixture(o, name: "pf0");
-        var pf1 = new PfFixture(o with { PfIndex = 1 }, bdf: new Bdf(1, 0, 1), name: "pf1");
-        pf1.Sriov.FollowAriCapableHierarchyOf(pf0.Sriov);
+        var (pf0, pf1) = TwoPfs(totalVfs: 8, bus: 1);
         pf1.SetNumVfs(8);
         Assert.That(pf1.Sriov.FirstVfOffset, Is.EqualTo(0x100), "non-ARI, 8 VFs do not fit in device 0");
         pf0.Control(Reg.AriCapableHierarchy);
@@ -88,10 +95,7 @@ public class SriovLifecycleTests
     [Test]
     public void AriCapableHierarchy_IsLocked_WhileAnyPfHasVfEnable()
     {
-        var o = PfFixture.DefaultOptions(8) with { PfCount = 2 };
-        var pf0 = new PfFixture(o, name: "pf0");
-        var pf1 = new PfFixture(o with { PfIndex = 1 }, bdf: new Bdf(1, 0, 1), name: "pf1");
-        pf1.Sriov.FollowAriCapableHierarchyOf(pf0.Sriov);
+        var (pf0, pf1) = TwoPfs(totalVfs: 8, bus: 1);
         pf1.Enable(2);
         pf0.Control(Reg.AriCapableHierarchy);
         Assert.That(pf0.Sriov.AriCapableHierarchy, Is.False, "§9.3.3.3.5: changing it with VF Enable set in any PF is undefined; ignored");

@@ -1,26 +1,11 @@
-using Microsoft.Extensions.Logging;
 using PcieVirt.Pci;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 using PcieVirt.Pci.Functions;
 using PcieVirt.Tests.Pci.Capabilities;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Pci.Sriov;
-
-/// <summary>A logger that keeps every message (formatted) with its level and event ID.</summary>
-sealed class RecordingLogger : ILogger
-{
-    public readonly List<(LogLevel Level, int EventId, string Message)> Entries = [];
-
-    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-    public bool IsEnabled(LogLevel logLevel) => true;
-
-    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-        Entries.Add((logLevel, eventId.Id, formatter(state, exception)));
-
-    public bool Has(int eventId) => Entries.Exists(e => e.EventId == eventId);
-    public int Count(int eventId) => Entries.FindAll(e => e.EventId == eventId).Count;
-}
 
 /// <summary>A PF with an SR-IOV capability, built the way a device model would build one.</summary>
 sealed class PfFixture
