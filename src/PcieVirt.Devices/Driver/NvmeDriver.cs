@@ -125,6 +125,8 @@ public sealed class NvmeDriver
     }
 
     public PciAddress Address => _address;
+    /// <summary>The host memory the driver allocates queues, lists and buffers from.</summary>
+    public HostMemoryAllocator Memory => _mem;
     /// <summary>BAR0 address the registers were found at.</summary>
     public ulong RegisterBase => _bar;
     public ulong Cap { get; private set; }
