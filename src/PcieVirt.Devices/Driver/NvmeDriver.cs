@@ -68,12 +68,13 @@ public sealed record NvmeNamespaceInfo(uint Nsid, ulong Size, ulong Capacity, in
 /// <summary>A submission/completion queue pair in host memory, as the driver tracks it.</summary>
 public sealed class NvmeQueuePair
 {
-    internal NvmeQueuePair(ushort qid, ulong sq, ulong cq, int entries, int msixEntry, byte hostVector)
+    internal NvmeQueuePair(ushort qid, ulong sq, ulong cq, int sqEntries, int cqEntries, int msixEntry, byte hostVector)
     {
         Qid = qid;
         SqBase = sq;
         CqBase = cq;
-        Entries = entries;
+        SqEntries = sqEntries;
+        CqEntries = cqEntries;
         MsixEntry = msixEntry;
         HostVector = hostVector;
     }
@@ -81,7 +82,8 @@ public sealed class NvmeQueuePair
     public ushort Qid { get; }
     public ulong SqBase { get; }
     public ulong CqBase { get; }
-    public int Entries { get; }
+    public int SqEntries { get; }
+    public int CqEntries { get; }
     /// <summary>MSI-X table entry (interrupt vector number given to the controller).</summary>
     public int MsixEntry { get; }
     /// <summary>MSI data (host vector) that entry sends.</summary>
@@ -91,6 +93,8 @@ public sealed class NvmeQueuePair
     public bool Phase { get; internal set; } = true;
     internal ushort NextCid;
     internal long InterruptsSeen;
+    /// <summary>Completions reaped while waiting for another command, handed out by the next TryReap / WaitFor.</summary>
+    internal readonly List<NvmeCompletion> Backlog = [];
 }
 
 /// <summary>
@@ -153,7 +157,7 @@ public sealed class NvmeDriver
         if (_o.UseMsix) ConfigureMsix();
         EnableController();
         IdentifyController();
-        SetNumberOfQueues(_o.IoQueuePairs);
+        if (_o.IoQueuePairs > 0) SetNumberOfQueues(_o.IoQueuePairs);
         IdentifyNamespaces();
         for (int i = 1; i <= _o.IoQueuePairs; i++) CreateIoQueuePair((ushort)i, _o.IoQueueEntries);
     }
@@ -196,7 +200,7 @@ public sealed class NvmeDriver
         int n = _o.AdminQueueEntries;
         ulong sq = _mem.Allocate((ulong)(n * NvmeCommand.Size), (ulong)PageSize);
         ulong cq = _mem.Allocate((ulong)(n * NvmeCompletion.Size), (ulong)PageSize);
-        AdminQueue = new NvmeQueuePair(0, sq, cq, n, 0, _o.FirstHostVector);
+        AdminQueue = new NvmeQueuePair(0, sq, cq, n, n, 0, _o.FirstHostVector);
         Write32(Aqa, (uint)((n - 1) | (n - 1) << 16));
         Write64(Asq, sq);
         Write64(Acq, cq);
@@ -320,27 +324,37 @@ public sealed class NvmeDriver
     }
 
     /// <summary>Creates I/O CQ <paramref name="qid"/> (MSI-X entry = qid when MSI-X is used) and SQ <paramref name="qid"/> bound to it.</summary>
-    public NvmeQueuePair CreateIoQueuePair(ushort qid, int entries)
+    public NvmeQueuePair CreateIoQueuePair(ushort qid, int entries) => CreateIoQueuePair(qid, entries, entries);
+
+    /// <summary>Creates an I/O queue pair whose SQ and CQ have different sizes.</summary>
+    public NvmeQueuePair CreateIoQueuePair(ushort qid, int sqEntries, int cqEntries)
     {
-        ulong sq = _mem.Allocate((ulong)(entries * NvmeCommand.Size), (ulong)PageSize);
-        ulong cq = _mem.Allocate((ulong)(entries * NvmeCompletion.Size), (ulong)PageSize);
+        ulong sq = _mem.Allocate((ulong)(sqEntries * NvmeCommand.Size), (ulong)PageSize);
+        ulong cq = _mem.Allocate((ulong)(cqEntries * NvmeCompletion.Size), (ulong)PageSize);
         int vector = _o.UseMsix ? qid : 0;
         var c = ExecuteAdmin(new NvmeSubmission
         {
             Opcode = NvmeAdminOpcode.CreateIoCompletionQueue, Prp1 = cq,
-            Cdw10 = qid | (uint)(entries - 1) << 16,
+            Cdw10 = qid | (uint)(cqEntries - 1) << 16,
             Cdw11 = 1u | (_o.UseMsix ? 2u : 0u) | (uint)vector << 16,
         });
         if (!c.Status.IsSuccess) throw new NvmeDriverException($"{_address}: Create I/O CQ {qid} failed: {c.Status}");
         c = ExecuteAdmin(new NvmeSubmission
         {
             Opcode = NvmeAdminOpcode.CreateIoSubmissionQueue, Prp1 = sq,
-            Cdw10 = qid | (uint)(entries - 1) << 16,
+            Cdw10 = qid | (uint)(sqEntries - 1) << 16,
             Cdw11 = 1u | (uint)qid << 16,
         });
         if (!c.Status.IsSuccess) throw new NvmeDriverException($"{_address}: Create I/O SQ {qid} failed: {c.Status}");
-        var q = new NvmeQueuePair(qid, sq, cq, entries, vector, (byte)(_o.FirstHostVector + vector));
+        return AdoptQueuePair(qid, sq, cq, sqEntries, cqEntries, vector);
+    }
+
+    /// <summary>Tracks a queue pair the host created itself with raw admin commands (for tests of unusual layouts).</summary>
+    public NvmeQueuePair AdoptQueuePair(ushort qid, ulong sqBase, ulong cqBase, int sqEntries, int cqEntries, int msixEntry)
+    {
+        var q = new NvmeQueuePair(qid, sqBase, cqBase, sqEntries, cqEntries, msixEntry, (byte)(_o.FirstHostVector + msixEntry));
         q.InterruptsSeen = _rc.InterruptController.CountForVector(q.HostVector);
+        _ioQueues.RemoveAll(x => x.Qid == qid);
         _ioQueues.Add(q);
         return q;
     }
@@ -376,7 +390,7 @@ public sealed class NvmeDriver
     {
         ushort cid = q.NextCid++;
         WriteEntry(q, s, cid);
-        q.SqTail = (q.SqTail + 1) % q.Entries;
+        q.SqTail = (q.SqTail + 1) % q.SqEntries;
         RingSqDoorbell(q);
         return cid;
     }
@@ -386,7 +400,7 @@ public sealed class NvmeDriver
     {
         ushort cid = q.NextCid++;
         WriteEntry(q, s, cid);
-        q.SqTail = (q.SqTail + 1) % q.Entries;
+        q.SqTail = (q.SqTail + 1) % q.SqEntries;
         return cid;
     }
 
@@ -415,21 +429,45 @@ public sealed class NvmeDriver
     /// <summary>Writes an arbitrary value to a doorbell (for tests of invalid values).</summary>
     public void WriteDoorbell(int qid, bool completion, uint value) => Write32(DoorbellOffset(qid, completion, _dstrd), value);
 
-    /// <summary>Takes the next completion if its phase tag says it is new, and writes the CQ head doorbell.</summary>
+    /// <summary>
+    /// Takes the next completion: one set aside by <see cref="WaitFor"/>, else the next queue entry if its
+    /// phase tag says it is new (then the CQ head doorbell is written).
+    /// </summary>
     public bool TryReap(NvmeQueuePair q, out NvmeCompletion completion)
+    {
+        if (q.Backlog.Count > 0)
+        {
+            completion = q.Backlog[0];
+            q.Backlog.RemoveAt(0);
+            return true;
+        }
+        return TryReapEntry(q, out completion);
+    }
+
+    bool TryReapEntry(NvmeQueuePair q, out NvmeCompletion completion)
     {
         _mem.Memory.Read(q.CqBase + (ulong)(q.CqHead * NvmeCompletion.Size), _cqe);
         completion = NvmeCompletion.Parse(_cqe);
         if (completion.Phase != q.Phase) return false;
-        q.CqHead = (q.CqHead + 1) % q.Entries;
+        q.CqHead = (q.CqHead + 1) % q.CqEntries;
         if (q.CqHead == 0) q.Phase = !q.Phase;
         Write32(DoorbellOffset(q.Qid, true, _dstrd), (uint)q.CqHead);
         return true;
     }
 
-    /// <summary>Waits for the completion of <paramref name="cid"/> (polling or interrupt), reaping in order.</summary>
+    /// <summary>
+    /// Waits for the completion of <paramref name="cid"/> (polling or interrupt). Completions of other
+    /// commands met on the way are kept for <see cref="TryReap"/>.
+    /// </summary>
     public NvmeCompletion WaitFor(NvmeQueuePair q, ushort cid)
     {
+        for (int i = 0; i < q.Backlog.Count; i++)
+            if (q.Backlog[i].CommandId == cid)
+            {
+                var found = q.Backlog[i];
+                q.Backlog.RemoveAt(i);
+                return found;
+            }
         for (int polls = 0; polls <= _o.MaxPolls; polls++)
         {
             if (_o.Wait == NvmeCompletionWait.Interrupt && q.Qid != 0)
@@ -442,8 +480,11 @@ public sealed class NvmeDriver
                 }
                 q.InterruptsSeen = seen;
             }
-            while (TryReap(q, out var c))
+            while (TryReapEntry(q, out var c))
+            {
                 if (c.CommandId == cid) return c;
+                q.Backlog.Add(c);
+            }
             _o.Pump?.Invoke();
         }
         throw new NvmeDriverException($"{_address}: no completion for cid {cid} on queue {q.Qid}");

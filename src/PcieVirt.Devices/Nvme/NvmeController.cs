@@ -141,7 +141,6 @@ public sealed partial class NvmeController
             _msix = new MsixCapability(_o.DefaultMsix);
             function.AddCapability(_msix);
         }
-        _msi = function.FindCapability<MsiCapability>();
         ulong length = _msix.TableBar == _o.Bar ? Math.Min(_msix.TableOffset, bar.Size) : bar.Size;
         if (_msix.PbaBar == _o.Bar) length = Math.Min(length, _msix.PbaOffset);
         if (length < _o.RegisterSpaceLength)
@@ -363,6 +362,8 @@ public sealed partial class NvmeController
 
     void Enable()
     {
+        // Capabilities added after Attach (MSI, for instance) are in place once the function is in use.
+        _msi ??= _function?.FindCapability<MsiCapability>();
         _csts = (uint)CstsFields.Shst.With(_csts, 0); // a new session starts in normal operation
         string? why = CheckEnable();
         if (why != null)

@@ -30,7 +30,7 @@ internal sealed class NvmeTestPlatform
     public const ulong Ns1Blocks = 8192;
 
     public NvmeTestPlatform(NvmeControllerOptions? options = null, bool attachNamespace1 = true, int ns1BlockSize = 512,
-        LogLevel logLevel = LogLevel.Debug)
+        LogLevel logLevel = LogLevel.Debug, bool withMsi = false)
     {
         LoggerFactory = LogCapture.Factory(Logs, logLevel);
         Rc = new RootComplex(FabricTestKit.Options(), LoggerFactory);
@@ -42,6 +42,7 @@ internal sealed class NvmeTestPlatform
         Function = new NvmeEndpointFunction("nvme0",
             new FunctionIdentity { VendorId = 0x1B36, DeviceId = 0x0010, ClassCode = NvmeEndpointFunction.RaidClassCode, SubsystemVendorId = 0x1B36 },
             o, Subsystem, LoggerFactory.CreateLogger("nvme0"));
+        if (withMsi) Function.AddCapability(new MsiCapability(new MsiOptions { VectorsRequested = 4, PerVectorMasking = false }));
         Function.AddCapability(new PciExpressCapability(new PciExpressOptions { FlrCapable = true }));
         Function.Seal();
         Controller = Function.Controller;
