@@ -107,8 +107,8 @@ public sealed class NvmeQueuePair
 /// </summary>
 public sealed class NvmeDriver
 {
-    readonly RootComplex _rc;
-    readonly PciAddress _address;
+    readonly INvmeHostBus _bus;
+    readonly string _address;
     readonly HostMemoryAllocator _mem;
     readonly NvmeDriverOptions _o;
     readonly byte[] _sqe = new byte[NvmeCommand.Size];
@@ -120,15 +120,21 @@ public sealed class NvmeDriver
     ulong _bar;
     int _dstrd;
 
+    /// <summary>A driver for the function at <paramref name="function"/> below <paramref name="rootComplex"/>.</summary>
     public NvmeDriver(RootComplex rootComplex, Bdf function, HostMemoryAllocator memory, NvmeDriverOptions? options = null)
+        : this(new FabricHostBus(rootComplex, new PciAddress(rootComplex.Segment, function)), memory, options) { }
+
+    /// <summary>A driver reaching its function through <paramref name="bus"/> (the fabric, or another host view such as a guest's).</summary>
+    public NvmeDriver(INvmeHostBus bus, HostMemoryAllocator memory, NvmeDriverOptions? options = null)
     {
-        _rc = rootComplex;
-        _address = new PciAddress(rootComplex.Segment, function);
+        _bus = bus;
+        _address = bus.Name;
         _mem = memory;
         _o = options ?? new NvmeDriverOptions();
     }
 
-    public PciAddress Address => _address;
+    /// <summary>Name of the function (for messages).</summary>
+    public string Address => _address;
     /// <summary>The host memory the driver allocates queues, lists and buffers from.</summary>
     public HostMemoryAllocator Memory => _mem;
     /// <summary>BAR0 address the registers were found at.</summary>
@@ -176,15 +182,7 @@ public sealed class NvmeDriver
             throw new NvmeDriverException($"{_address}: memory page shift {_o.MemoryPageSizeShift} is outside CAP.MPSMIN..MPSMAX {mpsMin}..{mpsMax}");
     }
 
-    ulong BarAddress(int index)
-    {
-        int at = PciRegs.Bar0 + 4 * index;
-        uint lo = CfgRead(at, 4);
-        if ((lo & 1) != 0) return 0; // I/O BAR
-        ulong address = lo & ~0xFUL;
-        if (((lo >> 1) & 3) == 2) address |= (ulong)CfgRead(at + 4, 4) << 32;
-        return address;
-    }
+    ulong BarAddress(int index) => _bus.BarAddress(index);
 
     /// <summary>Clears CC.EN if set and waits for CSTS.RDY to read 0.</summary>
     public void DisableController()
@@ -209,7 +207,7 @@ public sealed class NvmeDriver
     /// <summary>Programs every MSI-X table entry (address, data = FirstHostVector + i, unmasked) and enables MSI-X.</summary>
     public void ConfigureMsix()
     {
-        MsixCapabilityOffset = CapabilityWalker.FindCapability(_rc, _address, 0x11);
+        MsixCapabilityOffset = FindCapability(0x11);
         if (MsixCapabilityOffset == 0) throw new NvmeDriverException($"{_address}: no MSI-X capability");
         uint control = CfgRead(MsixCapabilityOffset + 2, 2);
         MsixTableSize = (int)(control & 0x7FF) + 1;
@@ -332,12 +330,13 @@ public sealed class NvmeDriver
         ulong sq = _mem.Allocate((ulong)(sqEntries * NvmeCommand.Size), (ulong)PageSize);
         ulong cq = _mem.Allocate((ulong)(cqEntries * NvmeCompletion.Size), (ulong)PageSize);
         int vector = _o.UseMsix ? qid : 0;
-        var c = ExecuteAdmin(new NvmeSubmission
+        var c = CreateCq(qid, cq, cqEntries, vector);
+        if (c.Status == NvmeStatus.InvalidInterruptVector && vector != 0)
         {
-            Opcode = NvmeAdminOpcode.CreateIoCompletionQueue, Prp1 = cq,
-            Cdw10 = qid | (uint)(cqEntries - 1) << 16,
-            Cdw11 = 1u | (_o.UseMsix ? 2u : 0u) | (uint)vector << 16,
-        });
+            // Fewer vectors than queues (e.g. a VF with few VI resources): share vector 0 with the admin queue.
+            vector = 0;
+            c = CreateCq(qid, cq, cqEntries, vector);
+        }
         if (!c.Status.IsSuccess) throw new NvmeDriverException($"{_address}: Create I/O CQ {qid} failed: {c.Status}");
         c = ExecuteAdmin(new NvmeSubmission
         {
@@ -349,11 +348,18 @@ public sealed class NvmeDriver
         return AdoptQueuePair(qid, sq, cq, sqEntries, cqEntries, vector);
     }
 
+    NvmeCompletion CreateCq(ushort qid, ulong cq, int entries, int vector) => ExecuteAdmin(new NvmeSubmission
+    {
+        Opcode = NvmeAdminOpcode.CreateIoCompletionQueue, Prp1 = cq,
+        Cdw10 = qid | (uint)(entries - 1) << 16,
+        Cdw11 = 1u | (_o.UseMsix ? 2u : 0u) | (uint)vector << 16,
+    });
+
     /// <summary>Tracks a queue pair the host created itself with raw admin commands (for tests of unusual layouts).</summary>
     public NvmeQueuePair AdoptQueuePair(ushort qid, ulong sqBase, ulong cqBase, int sqEntries, int cqEntries, int msixEntry)
     {
         var q = new NvmeQueuePair(qid, sqBase, cqBase, sqEntries, cqEntries, msixEntry, (byte)(_o.FirstHostVector + msixEntry));
-        q.InterruptsSeen = _rc.InterruptController.CountForVector(q.HostVector);
+        q.InterruptsSeen = _bus.InterruptCount(q.HostVector);
         _ioQueues.RemoveAll(x => x.Qid == qid);
         _ioQueues.Add(q);
         return q;
@@ -472,7 +478,7 @@ public sealed class NvmeDriver
         {
             if (_o.Wait == NvmeCompletionWait.Interrupt && q.Qid != 0)
             {
-                long seen = _rc.InterruptController.CountForVector(q.HostVector);
+                long seen = _bus.InterruptCount(q.HostVector);
                 if (seen == q.InterruptsSeen)
                 {
                     _o.Pump?.Invoke();
@@ -625,25 +631,34 @@ public sealed class NvmeDriver
 
     // ---------------------------------------------------------------- register and config access
 
-    uint CfgRead(int offset, int width)
-    {
-        _rc.Read(_address, offset, width, out uint v);
-        return v;
-    }
+    uint CfgRead(int offset, int width) => _bus.ConfigRead(offset, width);
 
-    void CfgWrite(int offset, int width, uint value) => _rc.Write(_address, offset, width, value);
+    void CfgWrite(int offset, int width, uint value) => _bus.ConfigWrite(offset, width, value);
+
+    /// <summary>Walks the legacy capability list (from 34h) for <paramref name="id"/>; 0 when absent.</summary>
+    int FindCapability(byte id)
+    {
+        if ((CfgRead(PciRegs.Status, 2) & (uint)PciStatus.CapabilitiesList) == 0) return 0;
+        int at = (int)CfgRead(PciRegs.CapabilitiesPointer, 1) & 0xFC;
+        for (int hops = 0; at >= 0x40 && hops < 48; hops++)
+        {
+            if (CfgRead(at, 1) == id) return at;
+            at = (int)CfgRead(at + 1, 1) & 0xFC;
+        }
+        return 0;
+    }
 
     /// <summary>Reads a controller register (dword).</summary>
     public uint Read32(int offset)
     {
-        _rc.MemoryRead(_bar + (ulong)offset, _dword);
+        _bus.MemoryRead(_bar + (ulong)offset, _dword);
         return BinaryPrimitives.ReadUInt32LittleEndian(_dword);
     }
 
     /// <summary>Reads a 64-bit controller register as one qword access.</summary>
     public ulong Read64(int offset)
     {
-        _rc.MemoryRead(_bar + (ulong)offset, _qword);
+        _bus.MemoryRead(_bar + (ulong)offset, _qword);
         return BinaryPrimitives.ReadUInt64LittleEndian(_qword);
     }
 
@@ -654,14 +669,58 @@ public sealed class NvmeDriver
     public CompletionStatus Write64(int offset, ulong value)
     {
         BinaryPrimitives.WriteUInt64LittleEndian(_qword, value);
-        return _rc.MemoryWrite(_bar + (ulong)offset, _qword);
+        return _bus.MemoryWrite(_bar + (ulong)offset, _qword);
     }
 
     CompletionStatus MmioWrite32(ulong address, uint value)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(_dword, value);
-        return _rc.MemoryWrite(address, _dword);
+        return _bus.MemoryWrite(address, _dword);
     }
 
     static string Ascii(ReadOnlySpan<byte> b) => Encoding.ASCII.GetString(b).TrimEnd(' ', '\0');
+}
+
+/// <summary>How host software reaches one function: its configuration registers, memory space, and the host interrupt counters.</summary>
+public interface INvmeHostBus
+{
+    /// <summary>Name of the function (for messages).</summary>
+    string Name { get; }
+    uint ConfigRead(int offset, int width);
+    void ConfigWrite(int offset, int width, uint value);
+    CompletionStatus MemoryRead(ulong address, Span<byte> data);
+    CompletionStatus MemoryWrite(ulong address, ReadOnlySpan<byte> data);
+    /// <summary>Interrupt messages received so far with host vector <paramref name="vector"/>.</summary>
+    long InterruptCount(byte vector);
+    /// <summary>The address memory BAR <paramref name="index"/> was assigned (0 = unassigned or not a memory BAR).</summary>
+    ulong BarAddress(int index);
+}
+
+/// <summary>The host's view through a <see cref="RootComplex"/>: ECAM configuration requests, MMIO routed by the fabric.</summary>
+public sealed class FabricHostBus(RootComplex rootComplex, PciAddress function) : INvmeHostBus
+{
+    public string Name => function.ToString();
+    public RootComplex RootComplex => rootComplex;
+
+    public uint ConfigRead(int offset, int width)
+    {
+        rootComplex.Read(function, offset, width, out uint v);
+        return v;
+    }
+
+    public void ConfigWrite(int offset, int width, uint value) => rootComplex.Write(function, offset, width, value);
+    public CompletionStatus MemoryRead(ulong address, Span<byte> data) => rootComplex.MemoryRead(address, data);
+    public CompletionStatus MemoryWrite(ulong address, ReadOnlySpan<byte> data) => rootComplex.MemoryWrite(address, data);
+    public long InterruptCount(byte vector) => rootComplex.InterruptController.CountForVector(vector);
+
+    /// <summary>Reads the BAR from configuration space (with the upper half of a 64-bit BAR).</summary>
+    public ulong BarAddress(int index)
+    {
+        int at = PciRegs.Bar0 + 4 * index;
+        uint lo = ConfigRead(at, 4);
+        if ((lo & 1) != 0) return 0; // I/O BAR
+        ulong address = lo & ~0xFUL;
+        if (((lo >> 1) & 3) == 2) address |= (ulong)ConfigRead(at + 4, 4) << 32;
+        return address;
+    }
 }
