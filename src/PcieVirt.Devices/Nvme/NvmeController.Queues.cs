@@ -18,6 +18,7 @@ public sealed partial class NvmeController
     readonly byte[] _prpListBytes;
     int _segCount;
     bool _processing, _again;
+    readonly ulong[] _sqWork; // bit per SQ that has entries the controller has not fetched
     uint _maskedPending; // MSI / pin vectors held by INTMS
 
     /// <summary>Commands completed since creation.</summary>
@@ -143,9 +144,10 @@ public sealed partial class NvmeController
                 return;
             }
             sq.Tail = v;
+            if (sq.Head != sq.Tail) MarkWork(qid);
         }
         CheckCoalescingTimers();
-        if (_o.Processing == NvmeProcessingMode.OnDoorbell) Drain();
+        if (_o.Processing == NvmeProcessingMode.OnDoorbell && HasWork) Drain();
     }
 
     // ---------------------------------------------------------------- processing
@@ -161,6 +163,18 @@ public sealed partial class NvmeController
         int n = Drain();
         CheckCoalescingTimers();
         return n;
+    }
+
+    void MarkWork(int qid) => _sqWork[qid >> 6] |= 1UL << qid;
+
+    bool HasWork
+    {
+        get
+        {
+            foreach (ulong w in _sqWork)
+                if (w != 0) return true;
+            return false;
+        }
     }
 
     int Drain()
@@ -179,15 +193,27 @@ public sealed partial class NvmeController
             {
                 _again = false;
                 progress = false;
-                for (int i = 0; i < _sqs.Length && IsOperational; i++)
+                // One turn: every SQ with work in QID order, one command each (round robin).
+                for (int w = 0; w < _sqWork.Length; w++)
                 {
-                    var sq = _sqs[i];
-                    if (!sq.Exists || sq.Head == sq.Tail) continue;
-                    var cq = _cqs[sq.CqId];
-                    if (cq.IsFull) continue; // resumes when the host frees an entry (CQ head doorbell)
-                    ProcessOne(sq, cq);
-                    total++;
-                    progress = true;
+                    ulong bits = _sqWork[w];
+                    while (bits != 0 && IsOperational)
+                    {
+                        int i = w * 64 + System.Numerics.BitOperations.TrailingZeroCount(bits);
+                        bits &= bits - 1;
+                        var sq = _sqs[i];
+                        if (!sq.Exists || sq.Head == sq.Tail)
+                        {
+                            _sqWork[w] &= ~(1UL << i);
+                            continue;
+                        }
+                        var cq = _cqs[sq.CqId];
+                        if (cq.IsFull) continue; // resumes when the host frees an entry (CQ head doorbell)
+                        ProcessOne(sq, cq);
+                        if (sq.Head == sq.Tail) _sqWork[w] &= ~(1UL << i);
+                        total++;
+                        progress = true;
+                    }
                 }
             }
             while ((progress || _again) && IsOperational);
@@ -206,7 +232,7 @@ public sealed partial class NvmeController
 
     void ProcessOne(SubmissionQueue sq, CompletionQueue cq)
     {
-        ulong fetchedAt = Clock();
+        ulong fetchedAt = Observer != null ? Clock() : 0;
         if (!DmaRead(sq.Base + (ulong)sq.Head * NvmeCommand.Size, _sqe))
         {
             // The entry cannot be read, so there is no command to complete: nothing can report it but CSTS.CFS.

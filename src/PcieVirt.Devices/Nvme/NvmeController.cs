@@ -52,6 +52,7 @@ public sealed partial class NvmeController
         int qCount = options.MaxIoQueuePairs + 1;
         _sqs = new SubmissionQueue[qCount];
         _cqs = new CompletionQueue[qCount];
+        _sqWork = new ulong[(qCount + 63) / 64];
         for (int i = 0; i < qCount; i++)
         {
             _sqs[i] = new SubmissionQueue((ushort)i);
@@ -441,6 +442,7 @@ public sealed partial class NvmeController
     {
         foreach (var q in _sqs) q.Close();
         foreach (var q in _cqs) q.Close();
+        Array.Clear(_sqWork);
         _aerCount = 0;
         _eventCount = 0;
         _maskedEventTypes = 0;
