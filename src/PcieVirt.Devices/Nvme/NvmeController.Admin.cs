@@ -457,10 +457,10 @@ public sealed partial class NvmeController
                 return;
         }
         if (offset >= (ulong)size) { Fail(NvmeStatus.InvalidFieldInCommand, $"offset {offset} is beyond the {size}-byte log", 48); return; }
-        var out_ = _data.AsSpan(0, length);
-        out_.Clear();
-        log.Slice((int)offset, Math.Min(length, size - (int)offset)).CopyTo(out_);
-        if (!SendToHost(cmd, out_)) return;
+        var page = _data.AsSpan(0, length);
+        page.Clear();
+        log.Slice((int)offset, Math.Min(length, size - (int)offset)).CopyTo(page);
+        if (!SendToHost(cmd, page)) return;
         if (!retainEvent)
         {
             // Reading the log that goes with an event type re-arms that type (Retain Asynchronous Event clear).

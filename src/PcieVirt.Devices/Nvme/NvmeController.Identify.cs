@@ -76,7 +76,9 @@ public sealed partial class NvmeController
     void FillController(Span<byte> d)
     {
         var f = _function;
-        BinaryPrimitives.WriteUInt16LittleEndian(d, f?.Identity.VendorId is { } vid && vid != 0xFFFF ? vid : (ushort)0); // VID
+        // VID: the PCI Vendor ID software sees (a VF's own register reads FFFFh; it presents its PF's).
+        ushort vid = f is PcieVirt.Pci.Functions.VirtualFunction vf ? vf.PresentedVendorId : f?.Identity.VendorId ?? 0;
+        BinaryPrimitives.WriteUInt16LittleEndian(d, vid);
         BinaryPrimitives.WriteUInt16LittleEndian(d[2..], f?.Identity.SubsystemVendorId ?? 0); // SSVID
         WriteAscii(d.Slice(4, 20), _o.SerialNumber); // SN
         WriteAscii(d.Slice(24, 40), _o.ModelNumber); // MN

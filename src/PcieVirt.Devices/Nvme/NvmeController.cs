@@ -173,8 +173,8 @@ public sealed partial class NvmeController
         if (IsPrimary) TakeSecondariesOffline();
     }
 
-    /// <summary>Detaches from the subsystem (the VF that hosted this controller was destroyed).</summary>
-    public void Dispose()
+    /// <summary>Leaves the subsystem (the VF that hosted this controller was destroyed); attachments of a declared secondary ID stay.</summary>
+    public void LeaveSubsystem()
     {
         ResetControllerState();
         Subsystem.Unregister(this);

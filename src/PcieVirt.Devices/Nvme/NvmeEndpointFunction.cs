@@ -56,7 +56,7 @@ public class NvmeVirtualFunction : VirtualFunction
         {
             if (vf != this) continue;
             sriov.VfsDisabled -= OnVfsDisabled;
-            Controller.Dispose();
+            Controller.LeaveSubsystem();
             return;
         }
     }

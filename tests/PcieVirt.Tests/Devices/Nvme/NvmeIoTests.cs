@@ -38,6 +38,27 @@ public class NvmeIoTests
         Assert.That(r.Status, Is.EqualTo(NvmeStatus.Success));
         Assert.That(p.HostRead(back, Page), Is.EqualTo(data));
         Assert.That(r.SqId, Is.EqualTo(1));
+        Assert.That(r.SqHead, Is.EqualTo(2), "SQ head after the controller consumed both entries");
+        Assert.That(w.SqHead, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void EveryDmaOfTheController_CarriesItsRequesterId_UpToHostMemory()
+    {
+        var p = new NvmeTestPlatform(logLevel: Microsoft.Extensions.Logging.LogLevel.Trace);
+        var d = p.ReadyDriver();
+        ulong buf = p.Memory.Allocate(Page);
+        p.Logs.Entries.Clear();
+        Assert.That(d.Read(1, 0, 8, buf).Status, Is.EqualTo(NvmeStatus.Success));
+        var tlps = p.Logs.Entries.Where(e => e.Category == PcieVirt.Fabric.RootComplex.TlpLogCategory && e.Message.Contains("upstream"))
+            .Select(e => e.Message).ToList();
+        string rid = $"requester={p.Function.Bdf}";
+        // Fetch (64-byte read), data (4 KiB write), completion (16-byte write), MSI-X (4-byte write).
+        Assert.That(tlps, Has.Some.Contains("MRd " + rid).And.Contains($"length=64 upstream to host memory status=SC"));
+        Assert.That(tlps, Has.Some.Contains("MWr " + rid).And.Contains($"address=0x{buf:x} length=4096 upstream to host memory status=SC"));
+        Assert.That(tlps, Has.Some.Contains("MWr " + rid).And.Contains("length=16 upstream to host memory status=SC"));
+        Assert.That(tlps, Has.Some.Contains("MWr " + rid).And.Contains("length=4 upstream to interrupt controller status=SC"));
+        Assert.That(tlps, Has.All.Contains(rid), "no request with another requester ID");
     }
 
     [Test]

@@ -257,6 +257,7 @@ public class NvmeVirtualizationTests
         var d = p.VfDriver(vf, new NvmeDriverOptions { IoQueuePairs = 1 });
         d.Initialize();
         Assert.That(d.Controller!.ControllerId, Is.EqualTo(2));
+        Assert.That(d.Controller.VendorId, Is.EqualTo(0x1B36), "VID: the Vendor ID the VF presents (its PF's)");
         Assert.That(d.Controller.Cmic & 0b100, Is.Not.Zero, "CMIC: SR-IOV virtual function");
         Assert.That(d.Controller.Oacs, Is.Zero, "a secondary manages neither namespaces nor virtualization");
         Assert.That(d.Namespaces.Keys, Is.EqualTo(new uint[] { 2 }));
