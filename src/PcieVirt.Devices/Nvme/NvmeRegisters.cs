@@ -109,7 +109,9 @@ public static class NvmeRegisters
     /// queues are 4 KiB aligned, §3.1.9-10). CSTS is read-only here: NSSRO is not implemented (no NVM
     /// subsystem reset), so the whole register is status the controller drives.
     /// </summary>
-    public static readonly IReadOnlyList<NvmeRegisterDefinition> Table =
+    public static IReadOnlyList<NvmeRegisterDefinition> Table => s_table;
+
+    static readonly NvmeRegisterDefinition[] s_table =
     [
         new("CAP", Cap, 8, NvmeRegisterAccess.ReadOnly, 0, "§3.1.1"),
         new("VS", Vs, 4, NvmeRegisterAccess.ReadOnly, 0, "§3.1.2"),
@@ -127,8 +129,10 @@ public static class NvmeRegisters
     /// <summary>The table entry whose bytes include <paramref name="offset"/>, or null (reserved space).</summary>
     public static NvmeRegisterDefinition? Find(int offset)
     {
-        foreach (var r in Table)
-            if (offset >= r.Offset && offset < r.Offset + r.Width) return r;
+        // An array walked by index: register accesses (CSTS polling) allocate nothing.
+        var t = s_table;
+        for (int i = 0; i < t.Length; i++)
+            if (offset >= t[i].Offset && offset < t[i].Offset + t[i].Width) return t[i];
         return null;
     }
 

@@ -90,6 +90,7 @@ public class NvmeDeterminismTests
 
     static void Cycle(NvmeDriver d, NvmeQueuePair q, in NvmeSubmission s)
     {
+        if ((d.Read32(NvmeRegisters.Csts) & 1) == 0) throw new InvalidOperationException("not ready"); // register read path too
         d.Submit(q, s);
         if (!d.TryReap(q, out var c) || !c.Status.IsSuccess) throw new InvalidOperationException("no successful completion");
     }
