@@ -373,7 +373,9 @@ public sealed partial class NvmeController
     bool DmaRead(ulong address, Span<byte> data)
     {
         var f = _function;
-        if (f?.Upstream is not { } up) return false;
+        // The function's own Bus Master Enable (§7.5.1.1.3): checked here too because a VF's requests
+        // leave through its PF's port, where the fabric sees the PF's Command register.
+        if (f?.Upstream is not { } up || !f.BusMasterEnabled) return false;
         while (!data.IsEmpty)
         {
             // Memory requests must not cross a 4 KiB boundary (PCIe Base §2.2.7).
@@ -388,7 +390,7 @@ public sealed partial class NvmeController
     bool DmaWrite(ulong address, ReadOnlySpan<byte> data)
     {
         var f = _function;
-        if (f?.Upstream is not { } up) return false;
+        if (f?.Upstream is not { } up || !f.BusMasterEnabled) return false;
         while (!data.IsEmpty)
         {
             int n = (int)Math.Min((ulong)data.Length, 4096 - (address & 4095));

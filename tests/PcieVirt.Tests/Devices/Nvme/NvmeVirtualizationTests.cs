@@ -315,6 +315,21 @@ public class NvmeVirtualizationTests
     }
 
     [Test]
+    public void VfBusMasterDisabled_ItsControllerDoesNoDma_ThePfCarriesOn()
+    {
+        var p = new SriovNvmePlatform();
+        var vf = p.EnableVfs()[0];
+        p.Provision(2, 2, 1);
+        var d = p.VfDriver(vf);
+        d.Initialize();
+        vf.Config.Write(PcieVirt.Pci.Config.PciRegs.Command, 2, 0); // the VF's Bus Master Enable off
+        d.Submit(d.IoQueue(1), new NvmeSubmission { Opcode = NvmeIoOpcode.Flush, Nsid = 2 });
+        Assert.That(vf.Controller.IsFatal, Is.True, "the VF cannot fetch: controller fatal");
+        Assert.That(p.PfDriver.Flush(1).Status, Is.EqualTo(NvmeStatus.Success), "the PF is not affected");
+        Assert.That(p.Primary.IsFatal, Is.False);
+    }
+
+    [Test]
     public void PrimaryReset_TakesSecondariesOffline()
     {
         var p = new SriovNvmePlatform();
