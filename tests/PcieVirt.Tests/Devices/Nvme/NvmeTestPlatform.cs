@@ -1,3 +1,4 @@
+using PcieVirt.Tests.Support;
 using Microsoft.Extensions.Logging;
 using PcieVirt.Devices.Driver;
 using PcieVirt.Devices.Nvme;
@@ -32,7 +33,7 @@ internal sealed class NvmeTestPlatform
     public NvmeTestPlatform(NvmeControllerOptions? options = null, bool attachNamespace1 = true, int ns1BlockSize = 512,
         LogLevel logLevel = LogLevel.Debug, bool withMsi = false)
     {
-        LoggerFactory = LogCapture.Factory(Logs, logLevel);
+        LoggerFactory = RecordingLogger.Factory(Logs, logLevel);
         Rc = new RootComplex(FabricTestKit.Options(), LoggerFactory);
         Port = Rc.AddRootPort(1, 0, FabricTestKit.Port("rp0", BridgePortKind.RootPort));
         Subsystem = new NvmeSubsystem("nqn.2024-01.io.pcievirt:test", 16, LoggerFactory.CreateLogger("nvme-subsystem"));
@@ -54,7 +55,7 @@ internal sealed class NvmeTestPlatform
         Memory = new HostMemoryAllocator(Rc.HostMemory, 0x100_0000, 0x400_0000);
     }
 
-    public LogCapture Logs { get; } = new();
+    public RecordingLogger Logs { get; } = new();
     public ILoggerFactory LoggerFactory { get; }
     public ManualClock Clock { get; } = new();
     public RootComplex Rc { get; }
