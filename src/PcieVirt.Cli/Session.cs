@@ -91,6 +91,12 @@ public sealed partial class Session : IDisposable
             _err.WriteLine($"{words[0]}: {e.Message}");
             return 1;
         }
+        catch (Exception e)
+        {
+            // Anything else is a bug in the emulator; the session (and a script's later lines) survive it.
+            _err.WriteLine($"{words[0]}: internal error ({e.GetType().Name}): {e.Message}");
+            return 70; // EX_SOFTWARE
+        }
     }
 
     /// <summary>
