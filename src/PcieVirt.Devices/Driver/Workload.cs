@@ -215,15 +215,13 @@ public sealed class NvmeWorkload
     {
         foreach (var w in workloads.Where(w => w._o.Verify)) w.Prefill();
         foreach (var w in workloads) w._startNs = w._lastNs = time.NowNs;
+        int idleAdvances = 0;
         while (workloads.Any(w => !w.IsDone))
         {
             bool progress = false;
             foreach (var w in workloads) progress |= w.Step();
-            if (progress) continue;
-            ulong next = time.NextEventNs;
-            if (next == ulong.MaxValue)
-                throw new NvmeDriverException("workload stalled: commands outstanding but the device reports no pending event");
-            time.AdvanceTo(Math.Max(next, time.NowNs));
+            if (progress) { idleAdvances = 0; continue; }
+            AdvanceToNextEvent(time, ref idleAdvances);
         }
         return workloads.Select(w => w.Result()).ToArray();
     }
@@ -245,14 +243,25 @@ public sealed class NvmeWorkload
 
     NvmeCompletion WaitFor(ushort cid)
     {
+        int idle = 0;
         while (true)
         {
             while (_d.TryReap(_q, out var c))
                 if (c.CommandId == cid) return c;
-            ulong next = _time.NextEventNs;
-            if (next == ulong.MaxValue) throw new NvmeDriverException($"{_d.Address}: no completion for cid {cid} and no pending device event");
-            _time.AdvanceTo(Math.Max(next, _time.NowNs));
+            AdvanceToNextEvent(_time, ref idle);
         }
+    }
+
+    /// <summary>Moves time to the next device event; throws when the device makes no progress (a stall, not a hang).</summary>
+    static void AdvanceToNextEvent(IWorkloadTimebase time, ref int idleAdvances)
+    {
+        ulong next = time.NextEventNs;
+        if (next == ulong.MaxValue)
+            throw new NvmeDriverException("workload stalled: commands outstanding but the device reports no pending event");
+        // An event that stays due after time reached it means the device does not see this clock.
+        if (next <= time.NowNs && ++idleAdvances > 2)
+            throw new NvmeDriverException($"workload stalled: the device's event at {next} ns stays pending at {time.NowNs} ns (does the controller read the same clock?)");
+        time.AdvanceTo(Math.Max(next, time.NowNs));
     }
 
     NvmeSubmission Submission(bool write, ulong lba, int slot)
