@@ -37,6 +37,7 @@ public sealed partial class NvmeController
         int weight = (int)(cmd.Cdw13 & 0xFF);
         var limits = new QosLimits(cmd.Cdw11, (ulong)cmd.Cdw12 * 1024, weight == 0 ? 1 : weight);
         var status = ConfigureQos(target, limits);
+        if (!status.IsSuccess) Log.QosRefused(_log, _name, target, status == NvmeStatus.InvalidControllerIdentifier ? "not this primary's controller" : "not arbitrated or invalid limits");
         if (!status.IsSuccess) Fail(status, $"Set Controller QoS for controller {target} refused", status == NvmeStatus.InvalidControllerIdentifier ? 40 : -1);
     }
 }

@@ -443,6 +443,7 @@ public sealed partial class NvmeController
         foreach (var q in _sqs) q.Close();
         foreach (var q in _cqs) q.Close();
         Array.Clear(_sqWork);
+        if (_inflightCount > 0) Log.InFlightDropped(_log, _name, _inflightCount);
         _inflightCount = 0; // commands in execution are dropped with their queues (no completion, §7.3.2)
         _aerCount = 0;
         _eventCount = 0;

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace PcieVirt.Devices.Nvme.Qos;
 
 /// <summary>
@@ -47,15 +50,17 @@ public sealed class QosArbiter : ICommandArbiter
 
     readonly List<Entry> _entries = [];
     readonly Func<ulong> _clock;
+    readonly ILogger _log;
     bool _running, _again;
     int _cursor;
     ulong _nextTokenNs = ulong.MaxValue;
 
     /// <summary>Creates an arbiter over <paramref name="media"/> reading virtual time from <paramref name="clock"/>.</summary>
-    public QosArbiter(NvmeMediaModel media, Func<ulong> clock)
+    public QosArbiter(NvmeMediaModel media, Func<ulong> clock, ILogger? logger = null)
     {
         Media = media;
         _clock = clock;
+        _log = logger ?? NullLogger.Instance;
     }
 
     /// <summary>The shared media model.</summary>
@@ -70,6 +75,7 @@ public sealed class QosArbiter : ICommandArbiter
         Fill(e);
         controller.Media = Media;
         controller.Arbiter = this;
+        Log.QosControllerAdded(_log, controller.ControllerId);
     }
 
     /// <summary>Sets the limits of controller <paramref name="controllerId"/> (CNTLID); its buckets start full.</summary>
@@ -80,6 +86,7 @@ public sealed class QosArbiter : ICommandArbiter
         e.Limits = limits;
         e.RefilledAtNs = _clock();
         Fill(e);
+        Log.QosConfigured(_log, controllerId, limits.IopsLimit, limits.BytesPerSecond, limits.Weight, limits.BurstNs);
         Run();
     }
 

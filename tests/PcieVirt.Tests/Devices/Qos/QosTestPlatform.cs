@@ -27,9 +27,9 @@ internal sealed class QosTestPlatform
     public const ulong Read4KServiceNs = 1_000 + 10_000 + 4 * 250;
     public const ulong NsBlocks = 65536;
 
-    public QosTestPlatform(bool qos, int channels = 1)
+    public QosTestPlatform(bool qos, int channels = 1, LogLevel logLevel = LogLevel.Warning)
     {
-        LoggerFactory = RecordingLogger.Factory(Logs, LogLevel.Warning);
+        LoggerFactory = RecordingLogger.Factory(Logs, logLevel);
         Rc = new RootComplex(FabricTestKit.Options(), LoggerFactory);
         Subsystem = new NvmeSubsystem("nqn.2024-01.io.pcievirt:qos", 16, LoggerFactory.CreateLogger("nvme-subsystem"));
         Subsystem.AddNamespace(1, new MemoryNamespaceBackend(NsBlocks, 512));
