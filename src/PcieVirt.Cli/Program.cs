@@ -30,10 +30,22 @@ public static class Program
 
         string command = parsed.Rest[0];
         string[] rest = [.. parsed.Rest.Skip(1)];
-        if (command is not ("lspci" or "setpci" or "shell" or "demo"))
+        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io"))
         {
             stderr.WriteLine($"pcievirt: unknown command '{command}'\n{Usage}");
             return 2;
+        }
+
+        IoArguments? io = null;
+        if (command == "io")
+        {
+            // Arguments are checked before the platform is built, so a typo gets a message at once.
+            (io, string? ioError) = IoArguments.Parse(rest);
+            if (io is null)
+            {
+                stderr.WriteLine($"pcievirt io: {ioError}\n{IoArguments.Usage}");
+                return 2;
+            }
         }
 
         var loggerFactory = LoggerFactory.Create(b =>
@@ -50,9 +62,21 @@ public static class Program
         return command switch
         {
             "demo" => Demo.Run(session, stdout),
+            "io" => RunIo(session, io!, stdout, stderr),
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
         };
+    }
+
+    static int RunIo(Session session, IoArguments io, TextWriter stdout, TextWriter stderr)
+    {
+        var host = session.System.Hosts.FirstOrDefault(h => h.RootComplex.Segment == io.Function.Segment);
+        if (host is null)
+        {
+            stderr.WriteLine($"pcievirt io: no host has PCI segment {io.Function.Segment:x4}");
+            return 1;
+        }
+        return IoCommand.Run(host.RootComplex, io, stdout, stderr);
     }
 
     static int RunShell(Session session, string[] rest, TextReader stdin, TextWriter stderr)
@@ -87,6 +111,10 @@ public static class Program
           lspci [lspci options]     list functions as pciutils' lspci does (-t -v -vv -vvv -x -xxx -xxxx -s -n -nn -D -k)
           setpci [setpci options]   read and write config registers as pciutils' setpci does
           shell [SCRIPT|-]          run lspci/setpci/... lines against one live platform (stdin when no SCRIPT)
+          io --function BDF [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N]
+             [--verify] [--seed S] [--json]
+                                    fio-like workload through the reference NVMe driver; IOPS, bandwidth and
+                                    latency percentiles in virtual time
 
         Options:
           --model FILE              platform model (JSON, see devicemodels/README.md); default: the embedded default.json

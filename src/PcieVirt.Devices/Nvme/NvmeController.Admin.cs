@@ -108,6 +108,7 @@ public sealed partial class NvmeController
             case NvmeAdminOpcode.AsynchronousEventRequest: AsyncEventRequest(cid); break;
             case NvmeAdminOpcode.NamespaceAttachment when !IsSecondary: NamespaceAttachment(cmd); break;
             case NvmeAdminOpcode.VirtualizationManagement when IsPrimary: VirtualizationManagement(cmd); break;
+            case SetControllerQosOpcode when IsPrimary: SetControllerQos(cmd); break;
             default: Fail(NvmeStatus.InvalidCommandOpcode, "opcode not supported by this controller", 0); break;
         }
     }

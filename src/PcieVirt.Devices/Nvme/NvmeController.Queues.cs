@@ -63,7 +63,8 @@ public sealed partial class NvmeController
         public int SqCount;
         public int Unsignaled;
         public ulong FirstUnsignaledNs;
-        public bool IsFull => (Tail + 1) % Size == Head;
+        public int InFlight; // entries reserved by commands executing in timed mode (posted when due)
+        public bool IsFull => (Tail - Head + Size) % Size + InFlight >= Size - 1;
 
         public void Open(ulong baseAddress, int size, int vector, bool interrupts)
         {
@@ -76,6 +77,7 @@ public sealed partial class NvmeController
             InterruptsEnabled = interrupts;
             SqCount = 0;
             Unsignaled = 0;
+            InFlight = 0;
         }
 
         public void Close() => Exists = false;
@@ -147,7 +149,12 @@ public sealed partial class NvmeController
             if (sq.Head != sq.Tail) MarkWork(qid);
         }
         CheckCoalescingTimers();
-        if (_o.Processing == NvmeProcessingMode.OnDoorbell && HasWork) Drain();
+        if (_o.Processing == NvmeProcessingMode.OnDoorbell && HasWork)
+        {
+            Drain();
+            NotifyArbiter();
+        }
+        else if (completion && _inflightCount > 0) NotifyArbiter(); // freed CQ room may unblock arbitrated work
     }
 
     // ---------------------------------------------------------------- processing
@@ -160,7 +167,9 @@ public sealed partial class NvmeController
     /// </summary>
     public int ProcessPending()
     {
-        int n = Drain();
+        int n = PostDueCompletions();
+        n += Drain();
+        NotifyArbiter();
         CheckCoalescingTimers();
         return n;
     }
@@ -207,6 +216,7 @@ public sealed partial class NvmeController
                             _sqWork[w] &= ~(1UL << i);
                             continue;
                         }
+                        if (i != 0 && Arbiter != null) continue; // I/O commands are fetched when the arbiter grants them
                         var cq = _cqs[sq.CqId];
                         if (cq.IsFull) continue; // resumes when the host frees an entry (CQ head doorbell)
                         ProcessOne(sq, cq);
@@ -232,7 +242,7 @@ public sealed partial class NvmeController
 
     void ProcessOne(SubmissionQueue sq, CompletionQueue cq)
     {
-        ulong fetchedAt = Observer != null ? Clock() : 0;
+        ulong fetchedAt = Observer != null || Media != null ? Clock() : 0;
         if (!DmaRead(sq.Base + (ulong)sq.Head * NvmeCommand.Size, _sqe))
         {
             // The entry cannot be read, so there is no command to complete: nothing can report it but CSTS.CFS.
@@ -249,6 +259,11 @@ public sealed partial class NvmeController
         if (sq.Id == 0) ExecuteAdmin(cmd, cid);
         else ExecuteIo(cmd, sq.Id);
         if (_result.Deferred) return; // an Asynchronous Event Request completes when an event occurs
+        if (sq.Id != 0 && Media != null)
+        {
+            DeferCompletion(sq, cq, cid, opcode, nsid, fetchedAt);
+            return;
+        }
         var status = _result.Status;
         if (!status.IsSuccess)
         {
@@ -259,7 +274,7 @@ public sealed partial class NvmeController
         if (!PostCompletion(cq, sq.Id, (ushort)sq.Head, cid, _result.Dword0, status)) return;
         if (Observer is { } o)
             o.OnCommandCompleted(new NvmeCommandRecord(ControllerId, sq.Id, cid, opcode, nsid, status, fetchedAt,
-                _o.CommandOverheadNs + _result.ServiceNs, _result.Bytes));
+                _o.CommandOverheadNs + _result.ServiceNs, _result.Bytes) { CompletedAtNs = fetchedAt });
     }
 
     /// <summary>What executing one command produced (a field, so executing allocates nothing).</summary>

@@ -443,6 +443,8 @@ public sealed partial class NvmeController
         foreach (var q in _sqs) q.Close();
         foreach (var q in _cqs) q.Close();
         Array.Clear(_sqWork);
+        if (_inflightCount > 0) Log.InFlightDropped(_log, _name, _inflightCount);
+        _inflightCount = 0; // commands in execution are dropped with their queues (no completion, §7.3.2)
         _aerCount = 0;
         _eventCount = 0;
         _maskedEventTypes = 0;
@@ -478,7 +480,11 @@ public sealed partial class NvmeController
 /// <param name="ServiceTimeNs">Controller overhead plus backend service time.</param>
 /// <param name="Bytes">Data bytes transferred.</param>
 public readonly record struct NvmeCommandRecord(ushort ControllerId, ushort SqId, ushort CommandId, byte Opcode, uint Nsid,
-    NvmeStatus Status, ulong FetchedAtNs, ulong ServiceTimeNs, int Bytes);
+    NvmeStatus Status, ulong FetchedAtNs, ulong ServiceTimeNs, int Bytes)
+{
+    /// <summary>Virtual time the completion was posted (timed mode; in immediate mode the fetch time).</summary>
+    public ulong CompletedAtNs { get; init; }
+}
 
 /// <summary>Receives a record of each completed command (for latency accounting, workload tools and a future scheduler).</summary>
 public interface INvmeCommandObserver
