@@ -47,7 +47,8 @@ public sealed class RaidControllerDevice : IDisposable
         Config = config;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _log = _loggerFactory.CreateLogger("PcieVirt.Devices.RaidController");
-        Engine = new RaidEngine(config.Seed, _loggerFactory);
+        // A rebuild step first starts rebuilds onto waiting spares (the controller's background task).
+        Engine = new RaidEngine(config.Seed, _loggerFactory) { AutoRebuild = true };
         foreach (var d in config.Drives)
         {
             var r = Engine.CreateDrive(d);
