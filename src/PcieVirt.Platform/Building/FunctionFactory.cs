@@ -89,7 +89,9 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
                 errors.Add($"{iov.Path}.vfBars: a raid-controller's VFs need VF BAR{vfBar} for their NVMe registers");
         }
         if (config is null || errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
-        var device = new RaidControllerDevice(config, loggerFactory);
+        RaidControllerDevice device;
+        try { device = new RaidControllerDevice(config, loggerFactory); }
+        catch (ArgumentException e) { throw new ArgumentException($"{m.Path}.settings: {e.Message}", e); }
         var msix = m.Capabilities.Msix is { } x ? new MsixOptions(x.TableSize, x.TableBar, x.TableOffset, x.PbaBar, x.PbaOffset) : null;
         return device.CreateFunction(m.Name, m.Identity, 0, msix, iov?.TotalVfs ?? 0, iov?.VfMsix?.TableSize ?? 2, logger);
     }

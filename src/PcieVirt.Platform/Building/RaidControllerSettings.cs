@@ -23,6 +23,7 @@ internal static class RaidControllerSettings
         string at = path + ".settings";
         int count = 0;
         long size = 1L << 30;
+        bool sizeGiven = false;
         var kind = DriveKind.NvmeFlash;
         int blockSize = 512;
         bool nvmeClass = false, vwc = true;
@@ -45,7 +46,7 @@ internal static class RaidControllerSettings
             if (s.TryGetProperty("driveSize", out var ds) && Number(ds, $"{at}.driveSize", errors) is { } sz)
             {
                 if (sz == 0 || sz > MaxDriveBytes) errors.Add($"{at}.driveSize: {sz} bytes; a drive holds 1 block to 1 PiB");
-                else size = (long)sz;
+                else { size = (long)sz; sizeGiven = true; }
             }
             if (s.TryGetProperty("driveKind", out var dk))
             {
@@ -110,7 +111,8 @@ internal static class RaidControllerSettings
                 Name = $"d{i}",
                 Kind = kind,
                 BlockSize = blockSize,
-                CapacityBytes = images is null ? size : 0,
+                // An image file: the given size creates or checks it; without one the file's own size counts.
+                CapacityBytes = images is null || sizeGiven ? size : 0,
                 ImagePath = images?[i],
             };
         return new RaidControllerConfig { Drives = drives, NvmeClassCode = nvmeClass, VolatileWriteCache = vwc, Seed = seed, Processing = processing };
