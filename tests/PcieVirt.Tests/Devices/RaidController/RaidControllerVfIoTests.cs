@@ -203,4 +203,33 @@ public class RaidControllerVfIoTests
         Assert.That(c2.Status, Is.EqualTo(NvmeStatus.Success));
         Assert.That(Peek(p.Memory, b2, 4096), Is.EqualTo(Peek(p.Memory, src, 4096)), "VF2's read is unaffected");
     }
+
+    [Test]
+    public void VfRead4KiB_FromDoorbellToMsix_AllocatesNothing()
+    {
+        var p = new RaidPlatform();
+        uint nsid = CreateRaid5(p, "v", 0);
+        p.Device.Attach("v", 1);
+        p.EnableVfs(1);
+        p.Provision(1);
+        var d = p.VfDriver(1);
+        d.Initialize();
+        ulong buf = p.Memory.Allocate(4096);
+        Assert.That(d.Write(nsid, 0, 8, buf).Status, Is.EqualTo(NvmeStatus.Success));
+        var q = d.IoQueue(1);
+        var read = new NvmeSubmission { Opcode = NvmeIoOpcode.Read, Nsid = nsid, Prp1 = buf, Cdw12 = 7 };
+        for (int i = 0; i < 200; i++) { d.Submit(q, read); d.TryReap(q, out _); } // warm up
+        long msix = p.Host.RootComplex.InterruptController.TotalMessages;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int reaped = 0;
+        for (int i = 0; i < 2000; i++)
+        {
+            d.Submit(q, read);
+            if (d.TryReap(q, out var c) && c.Status.IsSuccess) reaped++;
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(reaped, Is.EqualTo(2000));
+        Assert.That(p.Host.RootComplex.InterruptController.TotalMessages - msix, Is.EqualTo(2000), "one MSI-X per completion");
+        Assert.That(allocated, Is.Zero);
+    }
 }
