@@ -25,7 +25,7 @@ public sealed partial class Session
                raid BDF attach|detach VOLUME vf=N|pf
                raid BDF fail DRIVE
                raid BDF spare add DRIVE [volume=VOLUME]
-               raid BDF replace VOLUME DRIVE
+               raid BDF replace [VOLUME] DRIVE          (VOLUME may be left out when one volume misses a member)
                raid BDF rebuild [ROWS|all]
                raid BDF vf N online|offline|assign vq=Q vi=I
         """;
@@ -64,8 +64,7 @@ public sealed partial class Session
             "detach" => RaidAttach(device, rest, attach: false),
             "fail" => rest.Length == 1 ? RaidResult(device.Engine.FailDrive(rest[0]), $"drive {rest[0]} failed") : RaidFail(2, "usage: raid BDF fail DRIVE"),
             "spare" => RaidSpare(device, rest),
-            "replace" => rest.Length == 2 ? RaidResult(device.Engine.ReplaceDrive(rest[0], rest[1]), $"{rest[0]}: rebuilding onto {rest[1]}")
-                : RaidFail(2, "usage: raid BDF replace VOLUME DRIVE"),
+            "replace" => RaidReplace(device, rest),
             "rebuild" => RaidRebuild(device, rest),
             "vf" => RaidVf(host, address, device, rest),
             _ => RaidFail(2, $"unknown subcommand '{args[1]}'\n{RaidUsage}"),
@@ -205,6 +204,21 @@ public sealed partial class Session
             volume = a[2][7..];
         }
         return RaidResult(d.Engine.AddSpare(a[1], volume), $"{a[1]} is a {(volume is null ? "global" : $"{volume}")} spare");
+    }
+
+    int RaidReplace(RaidControllerDevice d, string[] a)
+    {
+        if (a.Length is 0 or > 2) return RaidFail(2, "usage: raid BDF replace [VOLUME] DRIVE");
+        string volume;
+        if (a.Length == 2) volume = a[0];
+        else
+        {
+            var waiting = d.Engine.Volumes.OfType<RaidVolume>().Where(v => v.NeedsReplacement && v.State != VolumeState.Failed).ToList();
+            if (waiting.Count != 1)
+                return RaidFail(1, waiting.Count == 0 ? "replace: no volume is missing a member" : $"replace: {waiting.Count} volumes miss a member; name one ({string.Join(", ", waiting.Select(v => v.Name))})");
+            volume = waiting[0].Name;
+        }
+        return RaidResult(d.Engine.ReplaceDrive(volume, a[^1]), $"{volume}: rebuilding onto {a[^1]}");
     }
 
     int RaidRebuild(RaidControllerDevice d, string[] a)

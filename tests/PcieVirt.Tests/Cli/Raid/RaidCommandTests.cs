@@ -98,8 +98,13 @@ public class RaidCommandTests
     {
         using var s = new Shell();
         Assert.That(s.Run("raid BDF volume create m level=1 drives=0,1").Code, Is.Zero);
+        var none = s.Run("raid BDF replace d7");
+        Assert.That(none.Code, Is.EqualTo(1));
+        Assert.That(none.Err, Does.Contain("no volume is missing a member"));
         Assert.That(s.Run("raid BDF fail d0").Code, Is.Zero);
-        Assert.That(s.Run("raid BDF replace m d7").Code, Is.Zero);
+        var r = s.Run("raid BDF replace d7");
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain("m: rebuilding onto d7"));
         Assert.That(s.Run("raid BDF rebuild all").Code, Is.Zero);
         Assert.That(s.Run("raid BDF drives").Out, Does.Match(@"d7\s+nand\s+16 MiB\s+512\s+member\s+m"));
     }
