@@ -232,4 +232,55 @@ public class RaidControllerVfIoTests
         Assert.That(p.Host.RootComplex.InterruptController.TotalMessages - msix, Is.EqualTo(2000), "one MSI-X per completion");
         Assert.That(allocated, Is.Zero);
     }
+
+    [Test]
+    public void AcknowledgedVfWrites_SurviveADriveFailureAndRebuild()
+    {
+        var p = new RaidPlatform(driveSize: "4M");
+        uint nsid = CreateRaid5(p, "v", 0);
+        p.Device.Attach("v", 1);
+        p.EnableVfs(1);
+        p.Provision(1);
+        var d = p.VfDriver(1);
+        d.Initialize();
+        long blocks = p.Device.Engine.FindVolume("v")!.BlockCount;
+        var expected = new byte[blocks * 512];
+        var rng = new Random(42); // seeded: deterministic workload
+        ulong buf = p.Memory.Allocate(16 * 512);
+        var chunk = new byte[16 * 512];
+        void RandomWrites(int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                long lba = rng.NextInt64(blocks - 16);
+                int count = rng.Next(1, 17);
+                rng.NextBytes(chunk.AsSpan(0, count * 512));
+                p.Memory.Memory.Write(buf, chunk.AsSpan(0, count * 512));
+                Assert.That(d.Write(nsid, (ulong)lba, count, buf).Status, Is.EqualTo(NvmeStatus.Success));
+                chunk.AsSpan(0, count * 512).CopyTo(expected.AsSpan((int)(lba * 512)));
+            }
+        }
+        void VerifyAll()
+        {
+            for (long lba = 0; lba < blocks; lba += 16)
+            {
+                Assert.That(d.Read(nsid, (ulong)lba, 16, buf).Status, Is.EqualTo(NvmeStatus.Success));
+                Assert.That(Peek(p.Memory, buf, 16 * 512), Is.EqualTo(expected.AsSpan((int)(lba * 512), 16 * 512).ToArray()), $"LBA {lba}");
+            }
+        }
+        RandomWrites(300);
+        Assert.That(p.Device.Engine.FailDrive("d2").IsSuccess, Is.True);
+        RandomWrites(300); // degraded writes
+        VerifyAll();
+        Assert.That(p.Device.Engine.AddSpare("d4").IsSuccess, Is.True);
+        for (int guard = 0; ; guard++)
+        {
+            Assert.That(guard, Is.LessThan(1000), "the rebuild makes progress");
+            var step = p.Device.Engine.RebuildStep(4);
+            RandomWrites(20); // writes interleaved with the rebuild
+            if (step.IsComplete && step.RowsRebuilt == 0) break;
+        }
+        Assert.That(p.Device.Engine.FindVolume("v")!.State, Is.EqualTo(VolumeState.Optimal));
+        VerifyAll();
+    }
 }
