@@ -275,12 +275,23 @@ public sealed partial class Session
 
     int Virt(NvmeDriver driver, int action, int resource, ushort id, int count, string done)
     {
-        var c = driver.ExecuteAdmin(new NvmeSubmission
+        NvmeCompletion c;
+        try
         {
-            Opcode = NvmeAdminOpcode.VirtualizationManagement,
-            Cdw10 = (uint)action | (uint)resource << 8 | (uint)id << 16,
-            Cdw11 = (uint)count,
-        });
+            c = driver.ExecuteAdmin(new NvmeSubmission
+            {
+                Opcode = NvmeAdminOpcode.VirtualizationManagement,
+                Cdw10 = (uint)action | (uint)resource << 8 | (uint)id << 16,
+                Cdw11 = (uint)count,
+            });
+        }
+        catch (NvmeDriverException e)
+        {
+            // The PF was reset or disabled behind the session's back (setpci, FLR): bring it up again next time.
+            foreach (var (dev, drv) in _pfDrivers)
+                if (drv == driver) { _pfDrivers.Remove(dev); break; }
+            return RaidFail(1, $"the PF's controller did not answer: {e.Message} (try again: the PF driver is brought up anew)");
+        }
         if (!c.Status.IsSuccess) return RaidFail(1, $"Virtualization Management refused: {c.Status}{ExplainVirt(c.Status)}");
         _out.WriteLine(done);
         return 0;

@@ -57,11 +57,15 @@ public sealed class RaidControllerDevice : IDisposable
         Subsystem = new NvmeSubsystem("nqn.2024-01.io.pcievirt:raid", 1024, _log);
     }
 
+    /// <summary>The settings the controller was built from.</summary>
     public RaidControllerConfig Config { get; }
+    /// <summary>Drives, volumes, pools, snapshots and rebuilds.</summary>
     public RaidEngine Engine { get; }
+    /// <summary>The NVM subsystem shared by the PF's primary and the VFs' secondary controllers.</summary>
     public NvmeSubsystem Subsystem { get; }
     /// <summary>The PF (after <see cref="CreateFunction"/>).</summary>
     public RaidControllerFunction Function => _function ?? throw new InvalidOperationException("the RAID controller has no function yet");
+    /// <summary>The PF's primary controller.</summary>
     public NvmeController Primary => Function.Controller;
 
     /// <summary>
@@ -227,6 +231,7 @@ public sealed class RaidControllerDevice : IDisposable
         _nsidByVolume[v.Id] = nsid;
     }
 
+    /// <summary>Closes image files of the drives.</summary>
     public void Dispose() => Engine.Dispose();
 }
 

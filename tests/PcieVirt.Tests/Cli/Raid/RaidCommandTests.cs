@@ -157,4 +157,18 @@ public class RaidCommandTests
         Assert.That(r.Code, Is.EqualTo(1));
         Assert.That(r.Err, Does.Contain("already attached to the PF"));
     }
+
+    [Test]
+    public void PfResetBehindTheSessionsBack_IsReported_ThenRecovered()
+    {
+        using var s = new Shell();
+        Assert.That(s.Run("raid BDF vf 1 assign vq=2 vi=1").Code, Is.Zero);
+        // Clear Memory Space and Bus Master on the PF: the session's PF driver can no longer reach it.
+        Assert.That(s.Run("setpci -s BDF COMMAND=0").Code, Is.Zero);
+        var r = s.Run("raid BDF vf 1 online");
+        Assert.That(r.Code, Is.EqualTo(1), r.Out + r.Err);
+        Assert.That(r.Err, Does.Contain("did not answer"));
+        var again = s.Run("raid BDF vf 1 assign vq=2 vi=1");
+        Assert.That(again.Code, Is.Zero, again.Err);
+    }
 }
