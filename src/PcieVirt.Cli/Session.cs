@@ -79,6 +79,7 @@ public sealed partial class Session : IDisposable
                 "setpci" => Setpci.Run(rest, System.Accessors, _out, _err),
                 "enumerate" => Enumerate(),
                 "sriov" => Sriov(rest),
+                "raid" => Raid(rest),
                 "advance" => Advance(rest),
                 "echo" => Echo(rest),
                 "help" => Help(),
@@ -153,6 +154,7 @@ public sealed partial class Session : IDisposable
               setpci [-v] -s BDF REG[+OFF][.B|.W|.L][=VALUE[:MASK]]...
               enumerate          run firmware enumeration again
               sriov [BDF [numvfs=N]]  show a PF's SR-IOV sysfs attributes, or enable N VFs (0 disables) as Linux does
+              raid [BDF …]       RAID controller: drives, volumes, snapshots, attach to VFs, fail/rebuild, VF online/offline ('raid help')
               advance DURATION   let virtual time pass (e.g. 100ms, 1s, 250us)
               echo TEXT          print TEXT
               help               this text

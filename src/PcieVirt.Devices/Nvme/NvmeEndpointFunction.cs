@@ -19,6 +19,21 @@ public class NvmeEndpointFunction : EndpointFunction
         Controller.Attach(this);
     }
 
+    /// <summary>
+    /// Like the public constructor, but when <paramref name="attachLater"/> is true the controller is bound to
+    /// the BAR only by <see cref="AttachController"/>, so a builder can first add capabilities (MSI-X among
+    /// them) in the order a device model names them.
+    /// </summary>
+    protected NvmeEndpointFunction(string name, FunctionIdentity identity, NvmeControllerOptions options, NvmeSubsystem subsystem, ILogger? logger, bool attachLater)
+        : base(name, identity, logger)
+    {
+        Controller = new NvmeController(options, subsystem, logger);
+        if (!attachLater) Controller.Attach(this);
+    }
+
+    /// <summary>Binds the controller to this function's BAR (after a deferred construction, before sealing).</summary>
+    public void AttachController() => Controller.Attach(this);
+
     /// <summary>Class code of a RAID bus controller (base 01h, sub-class 04h).</summary>
     public const uint RaidClassCode = 0x010400;
     /// <summary>Class code of an NVM Express controller (base 01h, sub-class 08h, interface 02h).</summary>

@@ -49,6 +49,8 @@ public readonly record struct NvmeStatus(NvmeStatusCodeType Type, byte Code, boo
     public static NvmeStatus CommandSequenceError => G(0x0C);
     public static NvmeStatus InvalidSglSegmentDescriptor => G(0x0D);
     public static NvmeStatus PrpOffsetInvalid => G(0x13);
+    /// <summary>Namespace is Write Protected: a write to a read-only namespace (e.g. a read-only snapshot).</summary>
+    public static NvmeStatus NamespaceWriteProtected => G(0x20);
     // NVM command set specific generic values.
     public static NvmeStatus LbaOutOfRange => G(0x80);
     public static NvmeStatus CapacityExceeded => G(0x81);

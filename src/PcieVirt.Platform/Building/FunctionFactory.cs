@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using PcieVirt.Devices.RaidController;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
 using PcieVirt.Platform.Model;
@@ -18,7 +19,9 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
     public EndpointFunction Endpoint(FunctionModel m, PciePortType portType, LinkModel? link, byte nextAriFunction,
         SriovDevice? sriovDevice = null)
     {
-        var f = new EndpointFunction(m.Name, m.Identity, loggerFactory.CreateLogger($"PcieVirt.Device.{m.Name}"));
+        var deviceLogger = loggerFactory.CreateLogger($"PcieVirt.Device.{m.Name}");
+        RaidControllerFunction? raid = m.DeviceKind == RaidControllerSettings.DeviceKind ? RaidController(m, deviceLogger) : null;
+        var f = raid ?? new EndpointFunction(m.Name, m.Identity, deviceLogger);
         foreach (var bar in m.Bars) f.DefineBar(bar);
         if (m.ExpansionRomSize != 0) f.DefineExpansionRom(m.ExpansionRomSize);
         var caps = m.Capabilities;
@@ -53,14 +56,44 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
         if (caps.Sriov is { } iov)
         {
             sriovDevice ??= new SriovDevice([m]);
-            var cap = new SriovCapability(SriovOptions(iov, sriovDevice.IndexOf(m), sriovDevice.Count));
+            var cap = new SriovCapability(SriovOptions(iov, sriovDevice.IndexOf(m), sriovDevice.Count))
+            {
+                VirtualFunctionFactory = raid is null ? null : raid.Device.CreateVirtualFunction,
+            };
             f.AddCapability(cap);
             sriovDevice.Add(cap);
         }
-        if (m.DeviceKind != FunctionModel.GenericDeviceKind)
+        // The controller claims its register range once the model's MSI-X capability is in place.
+        raid?.AttachController();
+        if (m.DeviceKind != FunctionModel.GenericDeviceKind && raid is null)
             Log.DeviceKindAsGeneric(_log, m.Name, m.DeviceKind);
         f.Seal();
         return f;
+    }
+
+    /// <summary>
+    /// The PF of a <c>raid-controller</c> device: drives from the settings, an NVMe primary controller on
+    /// BAR0, one secondary controller per VF. Settings and shape problems are reported with their JSON path.
+    /// </summary>
+    RaidControllerFunction RaidController(FunctionModel m, ILogger logger)
+    {
+        var errors = new List<string>();
+        var config = RaidControllerSettings.Parse(m.Settings, m.Path, errors);
+        if (m.Bar(0) is not { } bar0 || bar0.Kind is not (BarKind.Memory64 or BarKind.Memory32))
+            errors.Add($"{m.Path}.bars: a raid-controller needs a memory BAR0 for its NVMe registers");
+        var iov = m.Capabilities.Sriov;
+        if (iov != null)
+        {
+            int vfBar = iov.VfMsix?.TableBar ?? 0;
+            if (!iov.VfBars.Any(b => b.Index == vfBar))
+                errors.Add($"{iov.Path}.vfBars: a raid-controller's VFs need VF BAR{vfBar} for their NVMe registers");
+        }
+        if (config is null || errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
+        RaidControllerDevice device;
+        try { device = new RaidControllerDevice(config, loggerFactory); }
+        catch (ArgumentException e) { throw new ArgumentException($"{m.Path}.settings: {e.Message}", e); }
+        var msix = m.Capabilities.Msix is { } x ? new MsixOptions(x.TableSize, x.TableBar, x.TableOffset, x.PbaBar, x.PbaOffset) : null;
+        return device.CreateFunction(m.Name, m.Identity, 0, msix, iov?.TotalVfs ?? 0, iov?.VfMsix?.TableSize ?? 2, logger);
     }
 
     /// <summary>A root port or switch downstream port: a Type 1 function with the port's slot and link.</summary>

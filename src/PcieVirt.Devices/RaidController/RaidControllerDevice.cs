@@ -1,0 +1,246 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using PcieVirt.Devices.Media;
+using PcieVirt.Devices.Nvme;
+using PcieVirt.Devices.Raid;
+using PcieVirt.Pci.Capabilities;
+using PcieVirt.Pci.Functions;
+
+namespace PcieVirt.Devices.RaidController;
+
+/// <summary>The drives and identity of a RAID controller (what a device model's <c>settings</c> say).</summary>
+public sealed record RaidControllerConfig
+{
+    /// <summary>Physical drives created at power-on (their names are d0, d1, …).</summary>
+    public IReadOnlyList<DriveSpec> Drives { get; init; } = [];
+    /// <summary>Report NVMe's class code (01 08 02) instead of a RAID controller's (01 04 00).</summary>
+    public bool NvmeClassCode { get; init; }
+    /// <summary>VWC reported by every controller.</summary>
+    public bool VolatileWriteCache { get; init; } = true;
+    /// <summary>Seed of the drives' latency jitter.</summary>
+    public ulong Seed { get; init; }
+    /// <summary>When every controller processes submitted commands (at the doorbell, or when a scheduler calls ProcessPending).</summary>
+    public NvmeProcessingMode Processing { get; init; } = NvmeProcessingMode.OnDoorbell;
+    /// <summary>Most I/O queue pairs of the PF's primary controller.</summary>
+    public int PfIoQueuePairs { get; init; } = 31;
+}
+
+/// <summary>
+/// A direct-attached RAID controller: a <see cref="RaidEngine"/> carving physical drives into volumes, an
+/// <see cref="NvmeSubsystem"/> in which each exposed volume is a namespace, the PF's primary controller
+/// (CNTLID 1) and, per SR-IOV VF n, a secondary controller (CNTLID 1 + n) that sees only the namespaces
+/// attached to it. This is the management API the shell's <c>raid</c> commands use.
+/// </summary>
+public sealed class RaidControllerDevice : IDisposable
+{
+    /// <summary>CNTLID of the PF's primary controller.</summary>
+    public const ushort PrimaryControllerId = 1;
+
+    readonly Dictionary<int, uint> _nsidByVolume = [];
+    readonly ILoggerFactory _loggerFactory;
+    readonly ILogger _log;
+    RaidControllerFunction? _function;
+
+    /// <summary>Creates the engine and its drives; throws <see cref="ArgumentException"/> when a drive cannot be created.</summary>
+    public RaidControllerDevice(RaidControllerConfig config, ILoggerFactory? loggerFactory = null)
+    {
+        Config = config;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _log = _loggerFactory.CreateLogger("PcieVirt.Devices.RaidController");
+        // A rebuild step first starts rebuilds onto waiting spares (the controller's background task).
+        Engine = new RaidEngine(config.Seed, _loggerFactory) { AutoRebuild = true };
+        foreach (var d in config.Drives)
+        {
+            var r = Engine.CreateDrive(d);
+            if (!r.IsSuccess) { Engine.Dispose(); throw new ArgumentException(r.Error); }
+        }
+        Subsystem = new NvmeSubsystem("nqn.2024-01.io.pcievirt:raid", 1024, _log);
+    }
+
+    /// <summary>The settings the controller was built from.</summary>
+    public RaidControllerConfig Config { get; }
+    /// <summary>Drives, volumes, pools, snapshots and rebuilds.</summary>
+    public RaidEngine Engine { get; }
+    /// <summary>The NVM subsystem shared by the PF's primary and the VFs' secondary controllers.</summary>
+    public NvmeSubsystem Subsystem { get; }
+    /// <summary>The PF (after <see cref="CreateFunction"/>).</summary>
+    public RaidControllerFunction Function => _function ?? throw new InvalidOperationException("the RAID controller has no function yet");
+    /// <summary>The PF's primary controller.</summary>
+    public NvmeController Primary => Function.Controller;
+
+    /// <summary>
+    /// Creates the PF (attach capabilities, then call <see cref="NvmeEndpointFunction.AttachController"/>, then seal).
+    /// <paramref name="msix"/> is where the model puts the PF's MSI-X; <paramref name="totalVfs"/> its SR-IOV TotalVFs
+    /// (one secondary controller each, up to the 127 the Secondary Controller List holds); <paramref name="vfMsixTableSize"/>
+    /// the VFs' MSI-X table size (bounds the queues one VF may use).
+    /// </summary>
+    public RaidControllerFunction CreateFunction(string name, FunctionIdentity identity, int bar, MsixOptions? msix, int totalVfs, int vfMsixTableSize, ILogger? logger = null)
+    {
+        if (_function != null) throw new InvalidOperationException("the RAID controller already has its PF");
+        int secondaries = Math.Min(totalVfs, 127);
+        int perVf = Math.Max(2, Math.Min(vfMsixTableSize, 16));
+        var defs = new NvmeSecondaryControllerDefinition[secondaries];
+        for (int i = 0; i < secondaries; i++) defs[i] = new((ushort)(PrimaryControllerId + 1 + i), (ushort)(i + 1));
+        int pairs = msix is { } m ? Math.Clamp(m.TableSize - 1, 1, Config.PfIoQueuePairs) : Config.PfIoQueuePairs;
+        var options = new NvmeControllerOptions
+        {
+            ControllerId = PrimaryControllerId,
+            Bar = bar,
+            MaxIoQueuePairs = pairs,
+            MsixTableSize = msix?.TableSize,
+            MsixTableOffset = msix?.TableOffset ?? 0x2000,
+            MsixPbaOffset = msix?.PbaOffset ?? 0x3000,
+            VolatileWriteCache = Config.VolatileWriteCache,
+            Processing = Config.Processing,
+            SerialNumber = "PCIEVIRT-RAID",
+            Virtualization = secondaries == 0 ? null : new NvmeVirtualizationOptions
+            {
+                PrivateQueues = pairs + 1,
+                PrivateInterrupts = Math.Max(1, msix?.TableSize ?? 1),
+                FlexibleQueues = Math.Min(0xFFFF, secondaries * perVf),
+                FlexibleInterrupts = Math.Min(0xFFFF, secondaries * perVf),
+                MaxQueuesPerSecondary = perVf,
+                MaxInterruptsPerSecondary = perVf,
+                Secondaries = defs,
+            },
+        };
+        identity = identity with { ClassCode = Config.NvmeClassCode ? NvmeEndpointFunction.NvmeClassCode : NvmeEndpointFunction.RaidClassCode };
+        _function = new RaidControllerFunction(this, name, identity, options, logger);
+        return _function;
+    }
+
+    /// <summary>The VF factory for the PF's SR-IOV capability: VF n hosts secondary controller 1 + n (a plain VF beyond 127).</summary>
+    public VirtualFunction CreateVirtualFunction(SriovCapability sriov, int vfIndex)
+    {
+        if (vfIndex >= 127) return new VirtualFunction(sriov, vfIndex);
+        var vfMsix = sriov.Options.VfMsix;
+        int table = vfMsix?.TableSize ?? 2;
+        return new NvmeVirtualFunction(sriov, vfIndex, new NvmeControllerOptions
+        {
+            ControllerId = VfControllerId(vfIndex + 1),
+            IsSecondary = true,
+            VirtualFunctionNumber = vfIndex + 1,
+            Bar = vfMsix?.TableBar ?? 0,
+            MaxIoQueuePairs = Math.Max(1, Math.Min(table, 16) - 1),
+            MsixTableSize = table,
+            MsixTableOffset = vfMsix?.TableOffset ?? 0x2000,
+            MsixPbaOffset = vfMsix?.PbaOffset ?? 0x3000,
+            VolatileWriteCache = Config.VolatileWriteCache,
+            Processing = Config.Processing,
+            SerialNumber = $"PCIEVIRT-RAID-VF{vfIndex + 1}",
+        }, Subsystem, sriov.Function.Logger);
+    }
+
+    /// <summary>CNTLID of the secondary controller of VF <paramref name="vfNumber"/> (1-based).</summary>
+    public static ushort VfControllerId(int vfNumber) => (ushort)(PrimaryControllerId + vfNumber);
+
+    // ------------------------------------------------------------------ volumes and namespaces
+
+    /// <summary>The NSID of an exposed volume, or 0.</summary>
+    public uint NamespaceOf(IVolume volume) => _nsidByVolume.GetValueOrDefault(volume.Id);
+
+    /// <summary>Creates a RAID volume and its namespace (attached to no controller).</summary>
+    public EngineResult<RaidVolume> CreateVolume(VolumeSpec spec)
+    {
+        var r = Engine.CreateVolume(spec);
+        if (r.IsSuccess) Expose(r.Value!);
+        return r;
+    }
+
+    /// <summary>Creates a thin pool backed by <paramref name="backingVolume"/> (which stops being a namespace).</summary>
+    public EngineResult<ExtentPool> CreatePool(string name, string backingVolume)
+    {
+        if (Engine.FindVolume(backingVolume) is { } v && _nsidByVolume.TryGetValue(v.Id, out uint nsid)
+            && Subsystem.FindNamespace(nsid) is { AttachedControllers.Count: > 0 })
+            return EngineResult<ExtentPool>.Fail($"pool '{name}': volume '{backingVolume}' is attached to a controller; detach it first");
+        var r = Engine.CreatePool(name, backingVolume);
+        if (r.IsSuccess && Engine.FindVolume(backingVolume) is { } b && _nsidByVolume.Remove(b.Id, out uint gone))
+            Subsystem.RemoveNamespace(gone);
+        return r;
+    }
+
+    /// <summary>Creates a thin volume in <paramref name="pool"/> and its namespace.</summary>
+    public EngineResult<ThinVolume> CreateThinVolume(string name, string pool, long sizeBytes)
+    {
+        var r = Engine.CreateThinVolume(name, pool, sizeBytes);
+        if (r.IsSuccess) Expose(r.Value!);
+        return r;
+    }
+
+    /// <summary>Takes a copy-on-write snapshot (kept in <paramref name="pool"/>, or the only pool) and exposes it as a namespace.</summary>
+    public EngineResult<SnapshotVolume> CreateSnapshot(string origin, string name, string? pool = null, bool writable = false)
+    {
+        if (pool is null)
+        {
+            if (Engine.Pools.Count != 1)
+                return EngineResult<SnapshotVolume>.Fail($"snapshot '{name}': name the pool (there are {Engine.Pools.Count} pools; create one with 'pool create')");
+            pool = Engine.Pools.First().Name;
+        }
+        var r = Engine.CreateSnapshot(name, origin, pool, writable);
+        if (r.IsSuccess) Expose(r.Value!);
+        return r;
+    }
+
+    /// <summary>Deletes a volume and its namespace (detached from every controller first).</summary>
+    public EngineResult DeleteVolume(string name)
+    {
+        var v = Engine.FindVolume(name);
+        var r = Engine.DeleteVolume(name);
+        if (r.IsSuccess && v != null && _nsidByVolume.Remove(v.Id, out uint nsid)) Subsystem.RemoveNamespace(nsid);
+        return r;
+    }
+
+    /// <summary>Attaches a volume's namespace to the PF (<paramref name="vfNumber"/> 0) or to VF n's controller.</summary>
+    public EngineResult Attach(string volume, int vfNumber) => ChangeAttachment(volume, vfNumber, attach: true);
+
+    /// <summary>Detaches a volume's namespace from the PF (0) or VF n.</summary>
+    public EngineResult Detach(string volume, int vfNumber) => ChangeAttachment(volume, vfNumber, attach: false);
+
+    EngineResult ChangeAttachment(string volume, int vfNumber, bool attach)
+    {
+        var v = Engine.FindVolume(volume);
+        if (v is null) return EngineResult.Fail($"no volume '{volume}'");
+        if (!_nsidByVolume.TryGetValue(v.Id, out uint nsid)) return EngineResult.Fail($"volume '{volume}' backs a pool and is not a namespace");
+        int secondaries = _function?.Controller.SecondaryControllers.Count ?? 0;
+        if (vfNumber < 0 || vfNumber > secondaries)
+            return EngineResult.Fail(secondaries == 0 ? "this controller has no VF controllers" : $"VF {vfNumber} does not exist (1..{secondaries})");
+        ushort id = vfNumber == 0 ? PrimaryControllerId : VfControllerId(vfNumber);
+        var status = attach ? Subsystem.Attach(nsid, id) : Subsystem.Detach(nsid, id);
+        if (status.IsSuccess) return EngineResult.Ok;
+        string target = vfNumber == 0 ? "the PF" : $"VF {vfNumber}";
+        return EngineResult.Fail(status == NvmeStatus.NamespaceAlreadyAttached ? $"volume '{volume}' is already attached to {target}"
+            : status == NvmeStatus.NamespaceNotAttached ? $"volume '{volume}' is not attached to {target}"
+            : $"{(attach ? "attach" : "detach")} '{volume}' to {target}: {status}");
+    }
+
+    /// <summary>Controllers (0 = PF, n = VF n) a volume's namespace is attached to.</summary>
+    public IReadOnlyList<int> AttachmentsOf(IVolume volume)
+    {
+        if (!_nsidByVolume.TryGetValue(volume.Id, out uint nsid) || Subsystem.FindNamespace(nsid) is not { } ns) return [];
+        var list = new List<int>();
+        foreach (ushort id in ns.AttachedControllers) list.Add(id - PrimaryControllerId);
+        return list;
+    }
+
+    void Expose(IVolume v)
+    {
+        uint nsid = 1;
+        while (Subsystem.FindNamespace(nsid) != null) nsid++;
+        if (nsid > Subsystem.MaxNamespaces) return; // the engine keeps it; it is just not a namespace
+        Subsystem.AddNamespace(nsid, new VolumeNamespaceBackend(v));
+        _nsidByVolume[v.Id] = nsid;
+    }
+
+    /// <summary>Closes image files of the drives.</summary>
+    public void Dispose() => Engine.Dispose();
+}
+
+/// <summary>The PF of a <see cref="RaidControllerDevice"/>: an NVMe endpoint whose controller is attached after the model's capabilities.</summary>
+public sealed class RaidControllerFunction : NvmeEndpointFunction
+{
+    internal RaidControllerFunction(RaidControllerDevice device, string name, FunctionIdentity identity, NvmeControllerOptions options, ILogger? logger)
+        : base(name, identity, options, device.Subsystem, logger, attachLater: true) => Device = device;
+
+    /// <summary>The controller's management side.</summary>
+    public RaidControllerDevice Device { get; }
+}

@@ -1,0 +1,132 @@
+using System.Text.Json;
+using PcieVirt.Devices.Media;
+using PcieVirt.Devices.Raid;
+using PcieVirt.Devices.RaidController;
+using PcieVirt.Platform.Model;
+
+namespace PcieVirt.Platform.Building;
+
+/// <summary>
+/// Reads the <c>settings</c> object of a <c>"device": "raid-controller"</c> function (schema in
+/// devicemodels/README.md). Every problem is reported with the JSON path of the offending member.
+/// </summary>
+internal static class RaidControllerSettings
+{
+    public const string DeviceKind = "raid-controller";
+    const long MaxDriveBytes = 1L << 50; // 1 PiB: in-memory drives are sparse, but the directory is not free
+
+    static readonly string[] Known = ["drives", "driveSize", "driveKind", "blockSize", "images", "classCode", "cacheSize", "seed", "processing"];
+
+    /// <summary>The controller configuration, or <paramref name="errors"/> naming each bad member.</summary>
+    public static RaidControllerConfig? Parse(JsonElement? settings, string path, List<string> errors)
+    {
+        string at = path + ".settings";
+        int count = 0;
+        long size = 1L << 30;
+        bool sizeGiven = false;
+        var kind = DriveKind.NvmeFlash;
+        int blockSize = 512;
+        bool nvmeClass = false, vwc = true;
+        ulong seed = 0;
+        string[]? images = null;
+        var processing = PcieVirt.Devices.Nvme.NvmeProcessingMode.OnDoorbell;
+        if (settings is { } s)
+        {
+            foreach (var p in s.EnumerateObject())
+                if (Array.IndexOf(Known, p.Name) < 0)
+                    errors.Add($"{at}.{p.Name}: unknown setting (known: {string.Join(", ", Known)})");
+            if (s.TryGetProperty("drives", out var d))
+            {
+                if (Number(d, $"{at}.drives", errors) is { } n)
+                {
+                    if (n is < 1 or > 64) errors.Add($"{at}.drives: {n} drives; a controller has 1..64");
+                    else count = (int)n;
+                }
+            }
+            if (s.TryGetProperty("driveSize", out var ds) && Number(ds, $"{at}.driveSize", errors) is { } sz)
+            {
+                if (sz == 0 || sz > MaxDriveBytes) errors.Add($"{at}.driveSize: {sz} bytes; a drive holds 1 block to 1 PiB");
+                else { size = (long)sz; sizeGiven = true; }
+            }
+            if (s.TryGetProperty("driveKind", out var dk))
+            {
+                switch (dk.ValueKind == JsonValueKind.String ? dk.GetString() : null)
+                {
+                    case "nand": kind = DriveKind.NvmeFlash; break;
+                    case "optane": kind = DriveKind.Optane; break;
+                    case "hdd": kind = DriveKind.Hdd; break;
+                    default: errors.Add($"{at}.driveKind: expected \"nand\", \"optane\" or \"hdd\""); break;
+                }
+            }
+            if (s.TryGetProperty("blockSize", out var bs) && Number(bs, $"{at}.blockSize", errors) is { } b)
+            {
+                if (b is not (512 or 4096)) errors.Add($"{at}.blockSize: {b}; drives have 512- or 4096-byte blocks");
+                else blockSize = (int)b;
+            }
+            if (s.TryGetProperty("classCode", out var cc))
+            {
+                switch (cc.ValueKind == JsonValueKind.String ? cc.GetString() : null)
+                {
+                    case "raid": nvmeClass = false; break;
+                    case "nvme": nvmeClass = true; break;
+                    default: errors.Add($"{at}.classCode: expected \"raid\" (01 04 00) or \"nvme\" (01 08 02)"); break;
+                }
+            }
+            if (s.TryGetProperty("processing", out var pr))
+            {
+                switch (pr.ValueKind == JsonValueKind.String ? pr.GetString() : null)
+                {
+                    case "doorbell": processing = PcieVirt.Devices.Nvme.NvmeProcessingMode.OnDoorbell; break;
+                    case "explicit": processing = PcieVirt.Devices.Nvme.NvmeProcessingMode.Explicit; break;
+                    default: errors.Add($"{at}.processing: expected \"doorbell\" or \"explicit\""); break;
+                }
+            }
+            if (s.TryGetProperty("cacheSize", out var cs) && Number(cs, $"{at}.cacheSize", errors) is { } c) vwc = c != 0;
+            if (s.TryGetProperty("seed", out var se) && Number(se, $"{at}.seed", errors) is { } sd) seed = sd;
+            if (s.TryGetProperty("images", out var im))
+            {
+                if (im.ValueKind != JsonValueKind.Array) errors.Add($"{at}.images: expected an array of file paths");
+                else
+                {
+                    images = new string[im.GetArrayLength()];
+                    int i = 0;
+                    foreach (var e in im.EnumerateArray())
+                    {
+                        if (e.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(e.GetString()))
+                            errors.Add($"{at}.images[{i}]: expected a file path");
+                        else images[i] = e.GetString()!;
+                        i++;
+                    }
+                    if (count == 0) count = images.Length;
+                    else if (images.Length != count) errors.Add($"{at}.images: {images.Length} images for {count} drives; give one per drive");
+                }
+            }
+        }
+        if (size % blockSize != 0) errors.Add($"{at}.driveSize: {size} bytes is not a multiple of the {blockSize}-byte block");
+        if (errors.Count > 0) return null;
+        var drives = new DriveSpec[count];
+        for (int i = 0; i < count; i++)
+            drives[i] = new DriveSpec
+            {
+                Name = $"d{i}",
+                Kind = kind,
+                BlockSize = blockSize,
+                // An image file: the given size creates or checks it; without one the file's own size counts.
+                CapacityBytes = images is null || sizeGiven ? size : 0,
+                ImagePath = images?[i],
+            };
+        return new RaidControllerConfig { Drives = drives, NvmeClassCode = nvmeClass, VolatileWriteCache = vwc, Seed = seed, Processing = processing };
+    }
+
+    static ulong? Number(JsonElement e, string path, List<string> errors)
+    {
+        if (e.ValueKind == JsonValueKind.Number && e.TryGetUInt64(out ulong v)) return v;
+        if (e.ValueKind == JsonValueKind.String)
+        {
+            if (ModelNumber.TryParse(e.GetString()!, out v, out string? error)) return v;
+            errors.Add($"{path}: {error}");
+        }
+        else errors.Add($"{path}: expected a non-negative integer or a size string such as \"1T\"");
+        return null;
+    }
+}

@@ -1,0 +1,101 @@
+using PcieVirt.Devices.Driver;
+using PcieVirt.Devices.Nvme;
+using PcieVirt.Devices.RaidController;
+using PcieVirt.Fabric;
+using PcieVirt.Platform;
+using PcieVirt.Platform.Model;
+
+namespace PcieVirt.Tests.Devices.RaidController;
+
+/// <summary>
+/// The default model booted with its RAID controller's drives shrunk to <c>driveSize</c> (64 MiB): the PF
+/// (raid0, the host OS's first SR-IOV PF) driven by an <see cref="NvmeDriver"/> through ECAM and fabric
+/// MMIO, VFs enabled by the host OS model (<see cref="HostSystem.Os"/>) and reached through the fabric too.
+/// </summary>
+internal sealed class RaidPlatform
+{
+    const string DefaultSettings = "\"settings\": { \"drives\": 8, \"driveSize\": \"1T\", \"cacheSize\": \"256M\" }";
+
+    public RaidPlatform(string extraSettings = "", string driveSize = "64M")
+    {
+        string json = PlatformModel.ReadDefaultJson();
+        Assert.That(json, Does.Contain(DefaultSettings), "default.json's RAID settings changed; update this fixture");
+        json = json.Replace(DefaultSettings, $"\"settings\": {{ \"drives\": 8, \"driveSize\": \"{driveSize}\", \"cacheSize\": \"256M\"{extraSettings} }}");
+        var r = PlatformModel.Parse(json, "raid-test");
+        Assert.That(r.Errors, Is.Empty);
+        System = PcieSystem.Boot(r.Model!);
+        Host = System.Hosts[0];
+        Assert.That(Host.OsBoot?.Success, Is.True, Host.OsBoot?.ToString());
+        PfAddress = Host.Os.PhysicalFunctions[0].Address;
+        Device = Host.FindRaidController(PfAddress.Bdf)!;
+        Assert.That(Device, Is.Not.Null);
+        Memory = new HostMemoryAllocator(Host.RootComplex.HostMemory, 0x1000_0000, 0x800_0000);
+        PfDriver = new NvmeDriver(Host.RootComplex, PfAddress.Bdf, Memory, new NvmeDriverOptions { Pump = Pump(Device.Primary) });
+        PfDriver.Initialize();
+    }
+
+    public PcieSystem System { get; }
+    public HostSystem Host { get; }
+    public PciAddress PfAddress { get; }
+    public RaidControllerDevice Device { get; }
+    public HostMemoryAllocator Memory { get; }
+    public NvmeDriver PfDriver { get; }
+
+    static Action? Pump(NvmeController c) =>
+        c.Options.Processing == NvmeProcessingMode.Explicit ? () => c.ProcessPending() : null;
+
+    /// <summary>The host OS enables <paramref name="n"/> VFs (sriov_numvfs).</summary>
+    public void EnableVfs(int n)
+    {
+        var r = Host.Os.EnableVfs(PfAddress, n);
+        Assert.That(r.Success, Is.True, r.ToString());
+    }
+
+    public PciAddress VfAddress(int vfNumber) => Host.Os.FindPhysicalFunction(PfAddress)!.VirtualFunctions[vfNumber - 1].Address;
+
+    public NvmeVirtualFunction Vf(int vfNumber) => (NvmeVirtualFunction)Host.RootComplex.FindFunction(VfAddress(vfNumber).Bdf)!;
+
+    /// <summary>Virtualization Management on the PF's admin queue (NVMe 1.4 §5.22).</summary>
+    public NvmeCompletion Virt(int action, int resource, ushort cntlid, int count) =>
+        PfDriver.ExecuteAdmin(new NvmeSubmission
+        {
+            Opcode = NvmeAdminOpcode.VirtualizationManagement,
+            Cdw10 = (uint)action | (uint)resource << 8 | (uint)cntlid << 16,
+            Cdw11 = (uint)count,
+        });
+
+    /// <summary>Assigns VQ/VI resources to VF n's secondary controller and brings it online.</summary>
+    public void Provision(int vfNumber, int queues = 2, int interrupts = 2)
+    {
+        ushort id = RaidControllerDevice.VfControllerId(vfNumber);
+        Assert.That(Virt(8, 0, id, queues).Status, Is.EqualTo(NvmeStatus.Success));
+        Assert.That(Virt(8, 1, id, interrupts).Status, Is.EqualTo(NvmeStatus.Success));
+        Assert.That(Virt(9, 0, id, 0).Status, Is.EqualTo(NvmeStatus.Success));
+    }
+
+    /// <summary>A driver for VF n: config requests through ECAM, MMIO routed by the fabric, BAR0 where the host OS placed it.</summary>
+    public NvmeDriver VfDriver(int vfNumber, NvmeDriverOptions? options = null)
+    {
+        var address = VfAddress(vfNumber);
+        var o = options ?? new NvmeDriverOptions();
+        if (o.Pump is null) o = o with { Pump = Pump(Vf(vfNumber).Controller), FirstHostVector = (byte)(0x40 + 0x10 * vfNumber) };
+        return new NvmeDriver(new OsPlacedHostBus(Host, address), Memory, o);
+    }
+}
+
+/// <summary>
+/// Host access to a function through the fabric (ECAM config, routed MMIO) that takes BAR addresses from the
+/// host OS's records: a VF's BAR registers read 0 (§9.3.4.1.11), its BARs are the PF's VF BARs per VF.
+/// </summary>
+internal sealed class OsPlacedHostBus(HostSystem host, PciAddress function) : INvmeHostBus
+{
+    readonly FabricHostBus _fabric = new(host.RootComplex, function);
+
+    public string Name => _fabric.Name;
+    public uint ConfigRead(int offset, int width) => _fabric.ConfigRead(offset, width);
+    public void ConfigWrite(int offset, int width, uint value) => _fabric.ConfigWrite(offset, width, value);
+    public CompletionStatus MemoryRead(ulong address, Span<byte> data) => _fabric.MemoryRead(address, data);
+    public CompletionStatus MemoryWrite(ulong address, ReadOnlySpan<byte> data) => _fabric.MemoryWrite(address, data);
+    public long InterruptCount(byte vector) => _fabric.InterruptCount(vector);
+    public ulong BarAddress(int index) => (host.Describe(function)?.Bars[index].Base ?? 0) & ~0xFUL;
+}
