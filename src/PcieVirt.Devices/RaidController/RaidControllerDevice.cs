@@ -23,6 +23,8 @@ public sealed record RaidControllerConfig
     public NvmeProcessingMode Processing { get; init; } = NvmeProcessingMode.OnDoorbell;
     /// <summary>Most I/O queue pairs of the PF's primary controller.</summary>
     public int PfIoQueuePairs { get; init; } = 31;
+    /// <summary>Volumes to create at power-on, each with the controllers (0 = PF, n = VF n) its namespace is attached to.</summary>
+    public IReadOnlyList<InitialVolume> Volumes { get; init; } = [];
 }
 
 /// <summary>
@@ -31,6 +33,9 @@ public sealed record RaidControllerConfig
 /// (CNTLID 1) and, per SR-IOV VF n, a secondary controller (CNTLID 1 + n) that sees only the namespaces
 /// attached to it. This is the management API the shell's <c>raid</c> commands use.
 /// </summary>
+/// <summary>A volume the model asks for at power-on, and where its namespace is attached (0 = PF, n = VF n).</summary>
+public sealed record InitialVolume(VolumeSpec Spec, IReadOnlyList<int> AttachTo);
+
 public sealed class RaidControllerDevice : IDisposable
 {
     /// <summary>CNTLID of the PF's primary controller.</summary>

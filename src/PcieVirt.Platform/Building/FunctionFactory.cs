@@ -93,7 +93,17 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
         try { device = new RaidControllerDevice(config, loggerFactory); }
         catch (ArgumentException e) { throw new ArgumentException($"{m.Path}.settings: {e.Message}", e); }
         var msix = m.Capabilities.Msix is { } x ? new MsixOptions(x.TableSize, x.TableBar, x.TableOffset, x.PbaBar, x.PbaOffset) : null;
-        return device.CreateFunction(m.Name, m.Identity, 0, msix, iov?.TotalVfs ?? 0, iov?.VfMsix?.TableSize ?? 2, logger);
+        var function = device.CreateFunction(m.Name, m.Identity, 0, msix, iov?.TotalVfs ?? 0, iov?.VfMsix?.TableSize ?? 2, logger);
+        for (int i = 0; i < config.Volumes.Count; i++)
+        {
+            var (spec, attachTo) = config.Volumes[i];
+            string at = $"{m.Path}.settings.volumes[{i}]";
+            var created = device.CreateVolume(spec);
+            if (!created.IsSuccess) throw new ArgumentException($"{at}: {created.Error}");
+            foreach (int target in attachTo)
+                if (device.Attach(spec.Name, target) is { IsSuccess: false } r) throw new ArgumentException($"{at}.attach: {r.Error}");
+        }
+        return function;
     }
 
     /// <summary>A root port or switch downstream port: a Type 1 function with the port's slot and link.</summary>

@@ -15,7 +15,8 @@ internal static class RaidControllerSettings
     public const string DeviceKind = "raid-controller";
     const long MaxDriveBytes = 1L << 50; // 1 PiB: in-memory drives are sparse, but the directory is not free
 
-    static readonly string[] Known = ["drives", "driveSize", "driveKind", "blockSize", "images", "classCode", "cacheSize", "seed", "processing"];
+    static readonly string[] Known = ["drives", "driveSize", "driveKind", "blockSize", "images", "classCode", "cacheSize", "seed", "processing", "volumes"];
+    static readonly string[] KnownVolume = ["name", "level", "drives", "stripe", "spares", "attach"];
 
     /// <summary>The controller configuration, or <paramref name="errors"/> naming each bad member.</summary>
     public static RaidControllerConfig? Parse(JsonElement? settings, string path, List<string> errors)
@@ -102,6 +103,7 @@ internal static class RaidControllerSettings
                 }
             }
         }
+        var volumes = settings is { } sv && sv.TryGetProperty("volumes", out var vl) ? Volumes(vl, $"{at}.volumes", count, errors) : [];
         if (size % blockSize != 0) errors.Add($"{at}.driveSize: {size} bytes is not a multiple of the {blockSize}-byte block");
         if (errors.Count > 0) return null;
         var drives = new DriveSpec[count];
@@ -115,7 +117,82 @@ internal static class RaidControllerSettings
                 CapacityBytes = images is null || sizeGiven ? size : 0,
                 ImagePath = images?[i],
             };
-        return new RaidControllerConfig { Drives = drives, NvmeClassCode = nvmeClass, VolatileWriteCache = vwc, Seed = seed, Processing = processing };
+        return new RaidControllerConfig
+        {
+            Drives = drives, NvmeClassCode = nvmeClass, VolatileWriteCache = vwc, Seed = seed, Processing = processing, Volumes = volumes,
+        };
+    }
+
+    /// <summary>
+    /// <c>volumes</c>: <c>[{ "name", "level": 0|1|5|6|10, "drives": [indices], "stripe"?, "spares"?: [indices],
+    /// "attach"?: ["pf", VF numbers…] }]</c>. Whether the layout is possible (enough drives for the level,
+    /// drives used once) is the engine's to say when the volume is created.
+    /// </summary>
+    static List<InitialVolume> Volumes(JsonElement list, string at, int driveCount, List<string> errors)
+    {
+        var result = new List<InitialVolume>();
+        if (list.ValueKind != JsonValueKind.Array) { errors.Add($"{at}: expected an array of volumes"); return result; }
+        int i = 0;
+        foreach (var v in list.EnumerateArray())
+        {
+            string vat = $"{at}[{i++}]";
+            if (v.ValueKind != JsonValueKind.Object) { errors.Add($"{vat}: expected an object"); continue; }
+            foreach (var p in v.EnumerateObject())
+                if (Array.IndexOf(KnownVolume, p.Name) < 0) errors.Add($"{vat}.{p.Name}: unknown volume setting (known: {string.Join(", ", KnownVolume)})");
+            string? name = v.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
+            if (string.IsNullOrWhiteSpace(name)) errors.Add($"{vat}.name: a volume needs a name");
+            RaidLevel? level = v.TryGetProperty("level", out var l) && l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out int lv)
+                ? lv switch { 0 => RaidLevel.Raid0, 1 => RaidLevel.Raid1, 5 => RaidLevel.Raid5, 6 => RaidLevel.Raid6, 10 => RaidLevel.Raid10, _ => null }
+                : null;
+            if (level is null) errors.Add($"{vat}.level: expected 0, 1, 5, 6 or 10");
+            var members = DriveList(v, "drives", vat, driveCount, errors, required: true);
+            var spares = DriveList(v, "spares", vat, driveCount, errors, required: false);
+            int stripe = 64 * 1024;
+            if (v.TryGetProperty("stripe", out var st) && Number(st, $"{vat}.stripe", errors) is { } sb)
+            {
+                if (sb < 4096 || sb > (1UL << 24) || !System.Numerics.BitOperations.IsPow2(sb))
+                    errors.Add($"{vat}.stripe: {sb} bytes; a stripe is a power of two from 4K to 16M");
+                else stripe = (int)sb;
+            }
+            var attach = new List<int>();
+            if (v.TryGetProperty("attach", out var a))
+            {
+                if (a.ValueKind != JsonValueKind.Array) errors.Add($"{vat}.attach: expected an array of \"pf\" and VF numbers");
+                else
+                {
+                    int k = 0;
+                    foreach (var t in a.EnumerateArray())
+                    {
+                        if (t.ValueKind == JsonValueKind.String && t.GetString() == "pf") attach.Add(0);
+                        else if (t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out int vf) && vf >= 1) attach.Add(vf);
+                        else errors.Add($"{vat}.attach[{k}]: expected \"pf\" or a VF number (1, 2, …)");
+                        k++;
+                    }
+                }
+            }
+            if (name is not null && level is { } lvl && members is not null)
+                result.Add(new InitialVolume(new VolumeSpec { Name = name, Level = lvl, Members = members, StripeSizeBytes = stripe, Spares = spares ?? [] }, attach));
+        }
+        return result;
+    }
+
+    static List<string>? DriveList(JsonElement v, string prop, string vat, int driveCount, List<string> errors, bool required)
+    {
+        if (!v.TryGetProperty(prop, out var d))
+        {
+            if (required) errors.Add($"{vat}.{prop}: expected an array of drive indices");
+            return null;
+        }
+        if (d.ValueKind != JsonValueKind.Array) { errors.Add($"{vat}.{prop}: expected an array of drive indices"); return null; }
+        var names = new List<string>();
+        int k = 0;
+        foreach (var e in d.EnumerateArray())
+        {
+            if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int idx) && idx >= 0 && idx < driveCount) names.Add($"d{idx}");
+            else errors.Add($"{vat}.{prop}[{k}]: expected a drive index 0..{driveCount - 1}");
+            k++;
+        }
+        return names;
     }
 
     static ulong? Number(JsonElement e, string path, List<string> errors)

@@ -128,9 +128,24 @@ public class IoCommandTests
     }
 
     [Test]
+    public void DefaultPlatform_RaidPf_RunsAVerifiedWorkload_OnItsRaid5Volume()
+    {
+        // default.json attaches vol0 (RAID 5 over four drives) to the RAID PF at power-on.
+        var r = Pcievirt.Run("io", "--function", "01:00.0", "--rw", "randrw", "--bs", "4k", "--iodepth", "4", "--ops", "200", "--verify", "--seed", "7", "--json");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Out);
+        Assert.Multiple(() =>
+        {
+            Assert.That(doc.RootElement.GetProperty("ops").GetInt64(), Is.EqualTo(200));
+            Assert.That(doc.RootElement.GetProperty("errors").GetInt64(), Is.Zero);
+            Assert.That(doc.RootElement.GetProperty("verify_mismatches").GetInt64(), Is.Zero);
+        });
+    }
+
+    [Test]
     public void DefaultPlatform_FunctionThatIsNotNvme_Exit1()
     {
-        // Until the platform has an NVMe (raid-controller) device, every function of the default model is something else.
+        // The host bridge is not an NVMe controller.
         var r = Pcievirt.Run("io", "--function", "00:00.0", "--ops", "1");
         Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());
         Assert.That(r.Err, Does.Match("pcievirt io: (00:00.0 .* is not an NVMe controller function|no function at)"));

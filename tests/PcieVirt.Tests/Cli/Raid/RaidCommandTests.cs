@@ -3,6 +3,7 @@ using PcieVirt.Cli;
 using PcieVirt.Cli.Shell;
 using PcieVirt.Devices.Raid;
 using PcieVirt.Platform.Model;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Cli.Raid;
 
@@ -17,7 +18,7 @@ public class RaidCommandTests
 
         public Shell()
         {
-            string json = PlatformModel.ReadDefaultJson().Replace("\"driveSize\": \"1T\"", "\"driveSize\": \"16M\"");
+            string json = DefaultModelJson.WithRaidSettings("{ \"drives\": 8, \"driveSize\": \"16M\", \"cacheSize\": \"256M\" }");
             _model = Path.Combine(Path.GetTempPath(), $"raidcli-{Guid.NewGuid():N}.json");
             File.WriteAllText(_model, json);
             Session = PcieVirt.Cli.Session.Open(_model, NullLoggerFactory.Instance, _out, _err)!;

@@ -1,5 +1,6 @@
 using PcieVirt.Platform;
 using PcieVirt.Platform.Model;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Devices.RaidController;
 
@@ -7,13 +8,9 @@ namespace PcieVirt.Tests.Devices.RaidController;
 [TestFixture]
 public class RaidControllerSettingsTests
 {
-    const string DefaultSettings = "\"settings\": { \"drives\": 8, \"driveSize\": \"1T\", \"cacheSize\": \"256M\" }";
-
     static PcieSystem Build(string settings)
     {
-        string json = PlatformModel.ReadDefaultJson();
-        Assert.That(json, Does.Contain(DefaultSettings));
-        var r = PlatformModel.Parse(json.Replace(DefaultSettings, $"\"settings\": {settings}"), "settings-test");
+        var r = PlatformModel.Parse(DefaultModelJson.WithRaidSettings(settings), "settings-test");
         Assert.That(r.Errors, Is.Empty);
         return PcieSystem.Build(r.Model!);
     }
@@ -26,6 +23,25 @@ public class RaidControllerSettingsTests
         var drives = d.Engine.ListDrives();
         Assert.That(drives.Select(x => x.Name), Is.EqualTo(new[] { "d0", "d1", "d2" }));
         Assert.That(drives.All(x => x.Kind == PcieVirt.Devices.Media.DriveKind.Optane && x.BlockSize == 4096 && x.BlockCount == 2048), Is.True);
+    }
+
+    [Test]
+    public void Volumes_AreCreatedAndAttached_AtPowerOn()
+    {
+        var s = Build("{ \"drives\": 6, \"driveSize\": \"8M\", \"volumes\": [" +
+            "{ \"name\": \"a\", \"level\": 5, \"drives\": [0, 1, 2], \"stripe\": \"16K\", \"spares\": [5], \"attach\": [\"pf\"] }," +
+            "{ \"name\": \"b\", \"level\": 1, \"drives\": [3, 4], \"attach\": [1, 2] }] }");
+        var d = s.Hosts[0].RaidControllers().Single().Device;
+        var a = d.Engine.FindVolume("a")!;
+        var b = d.Engine.FindVolume("b")!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(d.AttachmentsOf(a), Is.EqualTo(new[] { 0 }), "a on the PF");
+            Assert.That(d.AttachmentsOf(b), Is.EquivalentTo(new[] { 1, 2 }), "b on VF 1 and VF 2");
+            // RAID 5 over three 8 MiB drives keeps two drives' worth of data.
+            Assert.That(a.BlockCount * a.BlockSize, Is.EqualTo(2 * 8L << 20));
+            Assert.That(d.NamespaceOf(a), Is.Not.Zero);
+        });
     }
 
     [Test]
@@ -55,6 +71,15 @@ public class RaidControllerSettingsTests
     [TestCase("{ \"drivesize\": \"1G\" }", "settings.drivesize: unknown setting")]
     [TestCase("{ \"driveSize\": \"1000\" }", "settings.driveSize: 1000 bytes is not a multiple")]
     [TestCase("{ \"images\": [\"/nonexistent-dir-pcievirt/x.img\"] }", "settings: drive 'd0'")]
+    [TestCase("{ \"drives\": 4, \"volumes\": {} }", "settings.volumes: expected an array")]
+    [TestCase("{ \"drives\": 4, \"volumes\": [{ \"level\": 5, \"drives\": [0, 1, 2] }] }", "settings.volumes[0].name: a volume needs a name")]
+    [TestCase("{ \"drives\": 4, \"volumes\": [{ \"name\": \"v\", \"level\": 4, \"drives\": [0, 1, 2] }] }", "settings.volumes[0].level: expected 0, 1, 5, 6 or 10")]
+    [TestCase("{ \"drives\": 4, \"volumes\": [{ \"name\": \"v\", \"level\": 5, \"drives\": [0, 1, 9] }] }", "settings.volumes[0].drives[2]: expected a drive index 0..3")]
+    [TestCase("{ \"drives\": 4, \"volumes\": [{ \"name\": \"v\", \"level\": 5, \"drives\": [0, 1, 2], \"stripe\": \"12K\" }] }", "settings.volumes[0].stripe: 12288 bytes")]
+    [TestCase("{ \"drives\": 4, \"volumes\": [{ \"name\": \"v\", \"level\": 5, \"drives\": [0, 1, 2], \"attach\": [\"vm\"] }] }", "settings.volumes[0].attach[0]: expected \"pf\" or a VF number")]
+    [TestCase("{ \"drives\": 4, \"volumes\": [{ \"name\": \"v\", \"level\": 5, \"drives\": [0, 1, 2], \"size\": 1 }] }", "settings.volumes[0].size: unknown volume setting")]
+    [TestCase("{ \"drives\": 4, \"volumes\": [{ \"name\": \"v\", \"level\": 6, \"drives\": [0, 1] }] }", "settings.volumes[0]: ")]
+    [TestCase("{ \"drives\": 4, \"volumes\": [{ \"name\": \"v\", \"level\": 1, \"drives\": [0, 1], \"attach\": [99] }] }", "settings.volumes[0].attach: VF 99 does not exist")]
     public void BadSettings_FailTheBuild_NamingTheJsonPath(string settings, string message)
     {
         var e = Assert.Throws<PlatformBuildException>(() => Build(settings));

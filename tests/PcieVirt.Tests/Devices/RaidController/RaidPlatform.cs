@@ -4,6 +4,7 @@ using PcieVirt.Devices.RaidController;
 using PcieVirt.Fabric;
 using PcieVirt.Platform;
 using PcieVirt.Platform.Model;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Devices.RaidController;
 
@@ -14,13 +15,10 @@ namespace PcieVirt.Tests.Devices.RaidController;
 /// </summary>
 internal sealed class RaidPlatform
 {
-    const string DefaultSettings = "\"settings\": { \"drives\": 8, \"driveSize\": \"1T\", \"cacheSize\": \"256M\" }";
-
     public RaidPlatform(string extraSettings = "", string driveSize = "64M")
     {
-        string json = PlatformModel.ReadDefaultJson();
-        Assert.That(json, Does.Contain(DefaultSettings), "default.json's RAID settings changed; update this fixture");
-        json = json.Replace(DefaultSettings, $"\"settings\": {{ \"drives\": 8, \"driveSize\": \"{driveSize}\", \"cacheSize\": \"256M\"{extraSettings} }}");
+        // The default platform with small drives and no volumes: each test makes the volumes it needs.
+        string json = DefaultModelJson.WithRaidSettings($"{{ \"drives\": 8, \"driveSize\": \"{driveSize}\", \"cacheSize\": \"256M\"{extraSettings} }}");
         var r = PlatformModel.Parse(json, "raid-test");
         Assert.That(r.Errors, Is.Empty);
         System = PcieSystem.Boot(r.Model!);
