@@ -410,7 +410,7 @@ public sealed partial class NvmeController
         if (nsid == 0 || nsid == 0xFFFF_FFFF) { Fail(NvmeStatus.InvalidFieldInCommand, $"NSID 0x{nsid:x} names no single namespace", 4); return; }
         if (nsid > Subsystem.MaxNamespaces || Subsystem.FindNamespace(nsid) == null)
         { Fail(NvmeStatus.InvalidNamespaceOrFormat, $"NSID {nsid} is not allocated", 4); return; }
-        var list = _scratch.AsSpan(0, 4096);
+        var list = ScratchBuffer.AsSpan(0, 4096);
         if (!ReceiveFromHost(cmd, list)) return;
         int count = BinaryPrimitives.ReadUInt16LittleEndian(list);
         if (count is 0 or > 2047) { Fail(NvmeStatus.ControllerListInvalid, $"the controller list holds {count} identifiers"); return; }
@@ -431,7 +431,7 @@ public sealed partial class NvmeController
         if ((offset & 3) != 0) { Fail(NvmeStatus.InvalidFieldInCommand, "log page offset is not dword aligned", 48); return; }
         if (dwords * 4 > (ulong)MaxTransferBytes) { Fail(NvmeStatus.InvalidFieldInCommand, $"{dwords * 4} bytes exceed MDTS", 42); return; }
         int length = (int)dwords * 4;
-        var log = _scratch.AsSpan();
+        var log = ScratchBuffer.AsSpan();
         log.Clear();
         int size;
         switch (lid)
@@ -458,7 +458,7 @@ public sealed partial class NvmeController
                 return;
         }
         if (offset >= (ulong)size) { Fail(NvmeStatus.InvalidFieldInCommand, $"offset {offset} is beyond the {size}-byte log", 48); return; }
-        var page = _data.AsSpan(0, length);
+        var page = DataBuffer.AsSpan(0, length);
         page.Clear();
         log.Slice((int)offset, Math.Min(length, size - (int)offset)).CopyTo(page);
         if (!SendToHost(cmd, page)) return;

@@ -11,7 +11,7 @@ public sealed partial class NvmeController
         byte cns = (byte)cmd.Cdw10;
         ushort cntid = (ushort)(cmd.Cdw10 >> 16);
         uint nsid = cmd.Nsid;
-        var d = _scratch.AsSpan(0, 4096);
+        var d = ScratchBuffer.AsSpan(0, 4096);
         d.Clear();
         bool managesNamespaces = !IsSecondary;
         switch (cns)

@@ -58,7 +58,7 @@ public sealed partial class NvmeController
         long bytes = (long)blocks * backend.BlockSize;
         if (bytes > MaxTransferBytes) { Fail(NvmeStatus.InvalidFieldInCommand, $"{bytes} bytes exceed MDTS ({MaxTransferBytes})", 48); return; }
         if (cmd.Psdt != 0) { Fail(NvmeStatus.InvalidFieldInCommand, "SGL data pointers are not supported (PSDT must be 00b)", 1, 6); return; }
-        var buffer = _data.AsSpan(0, (int)bytes);
+        var buffer = DataBuffer.AsSpan(0, (int)bytes);
         if (!MapPrps(cmd.Prp1, cmd.Prp2, buffer.Length)) return;
         NvmeBackendResult r;
         if (write)
@@ -126,7 +126,7 @@ public sealed partial class NvmeController
     {
         int ranges = (int)(cmd.Cdw10 & 0xFF) + 1;
         bool deallocate = (cmd.Cdw11 & 0b100) != 0;
-        var list = _scratch.AsSpan(0, 16 * ranges);
+        var list = ScratchBuffer.AsSpan(0, 16 * ranges);
         if (!ReceiveFromHost(cmd, list)) return;
         // Check every range before acting on any, so a bad range leaves the namespace untouched.
         for (int i = 0; i < ranges; i++)

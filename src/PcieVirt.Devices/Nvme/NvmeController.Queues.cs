@@ -11,8 +11,12 @@ public sealed partial class NvmeController
     readonly CompletionQueue[] _cqs;
     readonly byte[] _sqe = new byte[NvmeCommand.Size];
     readonly byte[] _cqe = new byte[NvmeCompletion.Size];
-    readonly byte[] _data;
-    readonly byte[] _scratch;
+    // Working buffers are allocated on first use, so an idle controller (e.g. one per VF that is never
+    // enabled) costs only its registers and queue tables.
+    byte[]? _dataBuffer;
+    byte[] DataBuffer => _dataBuffer ??= new byte[Math.Max(MaxTransferBytes, 4096)];
+    byte[]? _scratchBuffer;
+    byte[] ScratchBuffer => _scratchBuffer ??= new byte[Math.Max(4096, 64 * _o.ErrorLogEntries)];
     readonly ulong[] _segAddress;
     readonly int[] _segLength;
     readonly byte[] _prpListBytes;

@@ -63,8 +63,6 @@ public sealed partial class NvmeController
         _segLength = new int[maxSegments];
         _prpListBytes = new byte[8 * maxSegments];
         MaxTransferBytes = (1 << options.MaxDataTransferExponent) * (4096 << options.MemoryPageSizeMin);
-        _data = new byte[Math.Max(MaxTransferBytes, 4096)];
-        _scratch = new byte[Math.Max(4096, 64 * options.ErrorLogEntries)];
         _errorLog = new ErrorEntry[options.ErrorLogEntries];
         _aerCids = new ushort[options.AsyncEventRequestLimit];
         _active = new NvmeNamespace?[subsystem.MaxNamespaces + 1];

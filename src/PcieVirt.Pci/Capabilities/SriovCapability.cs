@@ -479,6 +479,8 @@ public sealed class SriovCapability : PciExtendedCapability
                 if (i > 0 && VirtualFunctionFactory is null) vf.Config.AdoptLayout(created[0].Config);
                 vf.Seal();
             }
+            // A device model's factory may have sealed the VF itself: share the layout when it came out the same.
+            if (i > 0 && !vf.Config.SharesLayout) vf.Config.TryShareLayout(created[0].Config);
             var rid = VfRoutingId(i + 1, pf);
             if (rid.Bus < pf.Bus) Log.VfRoutingIdWraps(Function.Logger, Function.Name, i + 1, rid.ToString());
             vf.Bdf = rid;

@@ -137,6 +137,25 @@ public sealed class ConfigSpace
             throw new InvalidOperationException("a function that adopted a shared config layout was laid out differently from its prototype");
     }
 
+    /// <summary>
+    /// After both functions are laid out: when this layout equals <paramref name="prototype"/>'s in every
+    /// mask, reset value, kind and observer slot, drop ours and share theirs (copy-on-write). For VFs a
+    /// device model built and sealed itself. Returns whether the layout is now shared.
+    /// </summary>
+    public bool TryShareLayout(ConfigSpace prototype)
+    {
+        if (_adopting || ReferenceEquals(_layout, prototype._layout)) return ReferenceEquals(_layout, prototype._layout);
+        var a = _layout;
+        var b = prototype._layout;
+        if (!a.Writable.AsSpan().SequenceEqual(b.Writable) || !a.W1c.AsSpan().SequenceEqual(b.W1c)
+            || !a.Sticky.AsSpan().SequenceEqual(b.Sticky) || !a.Defaults.AsSpan().SequenceEqual(b.Defaults)
+            || !a.Kinds.AsSpan().SequenceEqual(b.Kinds) || !a.ObserverSlot.AsSpan().SequenceEqual(b.ObserverSlot))
+            return false;
+        b.Shared = true;
+        _layout = b;
+        return true;
+    }
+
     /// <summary>True while this config space shares its layout with another.</summary>
     public bool SharesLayout => _layout.Shared;
 
