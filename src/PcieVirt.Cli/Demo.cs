@@ -72,6 +72,20 @@ public static class Demo
             status |= session.Execute(["lspci", "-nn", "-s", $"{a.Bdf.Bus:x2}:"]);
             break;
         }
+
+        // The RAID controller: its volumes are NVMe namespaces of the PF and of its VFs.
+        foreach (var raid in host0.RaidControllers())
+        {
+            string bdf = raid.Bdf.ToString();
+            o.WriteLine();
+            o.WriteLine($"== 7. The RAID controller at {bdf}: drives and volumes (`raid {bdf} volumes`)");
+            status |= session.Execute(["raid", bdf, "volumes"]);
+            o.WriteLine();
+            o.WriteLine($"   2,000 verified 4 KiB random reads and writes through the PF's NVMe queues, latency in virtual time");
+            o.WriteLine($"   (`io --function {bdf} --rw randrw --bs 4k --iodepth 8 --ops 2000 --verify --seed 1`):");
+            status |= session.Execute(["io", "--function", bdf, "--rw", "randrw", "--bs", "4k", "--iodepth", "8", "--ops", "2000", "--verify", "--seed", "1"]);
+            break;
+        }
         return status;
     }
 }

@@ -1,3 +1,5 @@
+using PcieVirt.Platform.HostOs;
+using PcieVirt.Platform;
 using System.Globalization;
 using PcieVirt.Devices.Driver;
 using PcieVirt.Devices.Nvme;
@@ -81,8 +83,15 @@ public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, 
 /// </summary>
 public static class IoCommand
 {
-    /// <summary>Runs the workload described by <paramref name="args"/> on <paramref name="rc"/>; returns the exit code.</summary>
-    public static int Run(RootComplex rc, IoArguments args, TextWriter stdout, TextWriter stderr)
+    /// <summary>Runs the workload on a host: BARs as its OS placed them (a VF's from its PF's VF BARs).</summary>
+    public static int Run(HostSystem host, IoArguments args, TextWriter stdout, TextWriter stderr) =>
+        Run(host.RootComplex, args, stdout, stderr, new OsHostBus(host, args.Function));
+
+    /// <summary>
+    /// Runs the workload described by <paramref name="args"/> on <paramref name="rc"/>; returns the exit code.
+    /// <paramref name="bus"/> is how the driver reaches the function (default: BARs read from config space).
+    /// </summary>
+    public static int Run(RootComplex rc, IoArguments args, TextWriter stdout, TextWriter stderr, INvmeHostBus? bus = null)
     {
         var f = rc.Segment == args.Function.Segment ? rc.FindFunction(args.Function.Bdf) : null;
         if (f is null)
@@ -125,7 +134,7 @@ public static class IoCommand
                 Pump();
             });
             int queueEntries = Math.Max(64, args.Workload.IoDepth + 1);
-            var driver = new NvmeDriver(rc, args.Function.Bdf, memory, new NvmeDriverOptions
+            var driver = new NvmeDriver(bus ?? new FabricHostBus(rc, args.Function), memory, new NvmeDriverOptions
             {
                 IoQueueEntries = queueEntries, Clock = () => clock.Now, AdvanceClock = clock.Advance, Pump = Pump,
             });

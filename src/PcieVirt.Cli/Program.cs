@@ -62,21 +62,10 @@ public static class Program
         return command switch
         {
             "demo" => Demo.Run(session, stdout),
-            "io" => RunIo(session, io!, stdout, stderr),
+            "io" => session.Execute([command, .. rest]),
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
         };
-    }
-
-    static int RunIo(Session session, IoArguments io, TextWriter stdout, TextWriter stderr)
-    {
-        var host = session.System.Hosts.FirstOrDefault(h => h.RootComplex.Segment == io.Function.Segment);
-        if (host is null)
-        {
-            stderr.WriteLine($"pcievirt io: no host has PCI segment {io.Function.Segment:x4}");
-            return 1;
-        }
-        return IoCommand.Run(host.RootComplex, io, stdout, stderr);
     }
 
     static int RunShell(Session session, string[] rest, TextReader stdin, TextWriter stderr)

@@ -80,6 +80,7 @@ public sealed partial class Session : IDisposable
                 "enumerate" => Enumerate(),
                 "sriov" => Sriov(rest),
                 "raid" => Raid(rest),
+                "io" => Io(rest),
                 "advance" => Advance(rest),
                 "echo" => Echo(rest),
                 "help" => Help(),
@@ -157,6 +158,7 @@ public sealed partial class Session : IDisposable
               raid [BDF …]       RAID controller: drives, volumes, snapshots, attach to VFs, fail/rebuild, VF online/offline ('raid help')
               advance DURATION   let virtual time pass (e.g. 100ms, 1s, 250us)
               echo TEXT          print TEXT
+              io --function BDF …  fio-like workload through the reference NVMe driver (--rw --bs --iodepth --ops --verify --seed --json)
               help               this text
             """);
         return 0;

@@ -143,6 +143,33 @@ public class IoCommandTests
     }
 
     [Test]
+    public void Shell_VfOfTheRaidPf_BroughtOnline_RunsAVerifiedWorkloadOnItsVolume()
+    {
+        // default.json attaches vol1 (RAID 10) to VF 1. The PF provisions VF 1's secondary controller
+        // (Virtualization Management) before a driver on the VF can enable it; BARs come from the PF's VF BAR.
+        const string script = """
+            sriov 01:00.0 numvfs=2
+            raid 01:00.0 vf 1 assign vq=4 vi=4
+            raid 01:00.0 vf 1 online
+            io --function 01:00.1 --rw randrw --bs 4k --iodepth 4 --ops 300 --verify --seed 3 --json
+            """;
+        var r = Pcievirt.RunWithInput(script, "shell");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        string json = r.Out[r.Out.IndexOf('{')..];
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.That(doc.RootElement.GetProperty("verify_mismatches").GetInt64(), Is.Zero);
+        Assert.That(doc.RootElement.GetProperty("errors").GetInt64(), Is.Zero);
+    }
+
+    [Test]
+    public void Shell_VfNotBroughtOnline_FailsWithTheControllersFatalStatus()
+    {
+        var r = Pcievirt.RunWithInput("sriov 01:00.0 numvfs=2\nio --function 01:00.2 --rw randread --ops 10\n", "shell");
+        Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());
+        Assert.That(r.Err, Does.Contain("01:00.2: controller fatal status (CSTS.CFS) while enabling"));
+    }
+
+    [Test]
     public void DefaultPlatform_FunctionThatIsNotNvme_Exit1()
     {
         // The host bridge is not an NVMe controller.

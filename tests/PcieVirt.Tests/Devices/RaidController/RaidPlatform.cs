@@ -77,23 +77,6 @@ internal sealed class RaidPlatform
         var address = VfAddress(vfNumber);
         var o = options ?? new NvmeDriverOptions();
         if (o.Pump is null) o = o with { Pump = Pump(Vf(vfNumber).Controller), FirstHostVector = (byte)(0x40 + 0x10 * vfNumber) };
-        return new NvmeDriver(new OsPlacedHostBus(Host, address), Memory, o);
+        return new NvmeDriver(new PcieVirt.Platform.HostOs.OsHostBus(Host, address), Memory, o);
     }
-}
-
-/// <summary>
-/// Host access to a function through the fabric (ECAM config, routed MMIO) that takes BAR addresses from the
-/// host OS's records: a VF's BAR registers read 0 (§9.3.4.1.11), its BARs are the PF's VF BARs per VF.
-/// </summary>
-internal sealed class OsPlacedHostBus(HostSystem host, PciAddress function) : INvmeHostBus
-{
-    readonly FabricHostBus _fabric = new(host.RootComplex, function);
-
-    public string Name => _fabric.Name;
-    public uint ConfigRead(int offset, int width) => _fabric.ConfigRead(offset, width);
-    public void ConfigWrite(int offset, int width, uint value) => _fabric.ConfigWrite(offset, width, value);
-    public CompletionStatus MemoryRead(ulong address, Span<byte> data) => _fabric.MemoryRead(address, data);
-    public CompletionStatus MemoryWrite(ulong address, ReadOnlySpan<byte> data) => _fabric.MemoryWrite(address, data);
-    public long InterruptCount(byte vector) => _fabric.InterruptCount(vector);
-    public ulong BarAddress(int index) => (host.Describe(function)?.Bars[index].Base ?? 0) & ~0xFUL;
 }
