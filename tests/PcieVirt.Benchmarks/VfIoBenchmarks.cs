@@ -32,9 +32,11 @@ public class VfIoBenchmarks
         var host = system.Hosts[0];
         var pf = host.Os.PhysicalFunctions[0].Address;
         var device = host.FindRaidController(pf.Bdf) ?? throw new InvalidOperationException("no RAID controller");
-        var vol = device.CreateVolume(new VolumeSpec { Name = "v", Level = RaidLevel.Raid5, Members = ["d0", "d1", "d2", "d3"] });
-        if (!vol.IsSuccess || !device.Attach("v", 1).IsSuccess) throw new InvalidOperationException(vol.ToString());
-        uint nsid = device.NamespaceOf(vol.Value!);
+        // The default model's vol0 is RAID 5 over d0..d3 on the PF: move it to VF 1.
+        var vol = device.Engine.FindVolume("vol0") ?? throw new InvalidOperationException("default.json has no vol0");
+        if (vol is not RaidVolume { Level: RaidLevel.Raid5 } || !device.Detach("vol0", 0).IsSuccess || !device.Attach("vol0", 1).IsSuccess)
+            throw new InvalidOperationException("cannot move vol0 (RAID 5) to VF 1");
+        uint nsid = device.NamespaceOf(vol);
         var memory = new HostMemoryAllocator(host.RootComplex.HostMemory, 0x1000_0000, 0x100_0000);
         var pfDriver = new NvmeDriver(host.RootComplex, pf.Bdf, memory, new NvmeDriverOptions { IoQueuePairs = 0 });
         pfDriver.Initialize();
