@@ -49,11 +49,11 @@ public abstract class ExtentMappedVolume : Volume
     internal sealed override VolumeResult ReadCore(long lba, int count, Span<byte> destination)
     {
         long ns = 0;
-        var walk = new ExtentWalk(lba, count, Pool.ExtentBlocks);
+        var walk = new PieceWalk(lba, count, Pool.ExtentBlocks);
         while (walk.MoveNext())
         {
             Span<byte> piece = destination.Slice(walk.Done * BlockSize, walk.Length * BlockSize);
-            long extent = _map[walk.Extent];
+            long extent = _map[walk.Unit];
             VolumeResult r = extent >= 0
                 ? Pool.Backing.Read(Pool.ExtentLba(extent) + walk.Offset, walk.Length, piece)
                 : ReadUnmapped(walk.Lba, walk.Length, piece);
@@ -81,10 +81,10 @@ public abstract class ExtentMappedVolume : Volume
     private protected VolumeResult WriteMapped(long lba, int count, ReadOnlySpan<byte> source, bool zero)
     {
         long ns = 0;
-        var walk = new ExtentWalk(lba, count, Pool.ExtentBlocks);
+        var walk = new PieceWalk(lba, count, Pool.ExtentBlocks);
         while (walk.MoveNext())
         {
-            ref long extent = ref _map[walk.Extent];
+            ref long extent = ref _map[walk.Unit];
             if (extent < 0)
             {
                 if (!Pool.TryAllocate(out long fresh))
@@ -92,7 +92,7 @@ public abstract class ExtentMappedVolume : Volume
                     Log.PoolExhausted(Logger, Name, Pool.Name, walk.Lba);
                     return VolumeResult.Fail(VolumeStatus.CapacityExceeded);
                 }
-                VolumeResult p = PrepareExtent(walk.Extent, fresh, walk.Offset, walk.Length, walk.Lba);
+                VolumeResult p = PrepareExtent(walk.Unit, fresh, walk.Offset, walk.Length, walk.Lba);
                 if (!p.IsSuccess)
                 {
                     Pool.Free(fresh);
@@ -134,36 +134,4 @@ public abstract class ExtentMappedVolume : Volume
     /// <summary>True if the piece [lba, lba + count), at <paramref name="offset"/> in its extent, covers the whole extent (the last extent may be cut short by the volume's end).</summary>
     private protected bool CoversExtent(int offset, int count, long lba) =>
         offset == 0 && (count == Pool.ExtentBlocks || lba + count == BlockCount);
-
-    /// <summary>
-    /// Walks a request [lba, lba + count) in pieces that each stay inside one extent. A struct so the
-    /// I/O paths allocate nothing.
-    /// </summary>
-    private protected struct ExtentWalk(long lba, int count, int extentBlocks)
-    {
-        /// <summary>Blocks of the request before the current piece.</summary>
-        public int Done { get; private set; }
-
-        /// <summary>Blocks in the current piece.</summary>
-        public int Length { get; private set; }
-
-        /// <summary>First block of the current piece.</summary>
-        public readonly long Lba => lba + Done;
-
-        /// <summary>Offset of the current piece inside its extent, in blocks.</summary>
-        public readonly int Offset => (int)(Lba % extentBlocks);
-
-        /// <summary>Volume extent the current piece lies in.</summary>
-        public readonly long Extent => Lba / extentBlocks;
-
-        /// <summary>Moves to the next piece; false once the request is covered.</summary>
-        public bool MoveNext()
-        {
-            Done += Length;
-            if (Done >= count)
-                return false;
-            Length = Math.Min(count - Done, extentBlocks - Offset);
-            return true;
-        }
-    }
 }

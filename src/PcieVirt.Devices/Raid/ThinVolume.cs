@@ -28,10 +28,10 @@ public sealed class ThinVolume : ExtentMappedVolume
         // Write Zeroes and Deallocate are the same here: whole extents go back to the pool, partial ones are zeroed.
         long ns = 0;
         int e = Pool.ExtentBlocks;
-        var walk = new ExtentWalk(lba, count, e);
+        var walk = new PieceWalk(lba, count, e);
         while (walk.MoveNext())
         {
-            ref long extent = ref Slot(walk.Extent);
+            ref long extent = ref Slot(walk.Unit);
             if (extent >= 0)
             {
                 bool whole = CoversExtent(walk.Offset, walk.Length, walk.Lba);
