@@ -67,23 +67,16 @@ public sealed class ParityVolume : RaidVolume
 
     private protected override bool ReadOnce(long lba, int count, Span<byte> destination)
     {
-        long stripeBlocks = (long)_data * ChunkBlocks;
-        long pos = lba, end = lba + count;
-        while (pos < end)
-        {
-            long stripe = pos / stripeBlocks;
-            long start = stripe * stripeBlocks;
-            long a = pos - start, b = Math.Min(end, start + stripeBlocks) - start;
-            for (int w0 = 0; w0 < ChunkBlocks; w0 += WindowBlocks)
-            {
-                int w1 = Math.Min(ChunkBlocks, w0 + WindowBlocks);
-                if (Pieces(a, b, w0, w1, out int r0, out int r1)
-                    && !ReadWindow(stripe, start - lba, r0, r1, destination))
-                    return false;
-            }
-            pos = start + b;
-        }
-        return true;
+        var reader = new WindowReader(this, destination);
+        return ForEachWindow(lba, count, ref reader);
+    }
+
+    readonly ref struct WindowReader(ParityVolume volume, Span<byte> destination) : IWindowVisitor
+    {
+        readonly Span<byte> _destination = destination;
+
+        public bool Visit(long stripe, long stripeOffset, int r0, int r1) =>
+            volume.ReadWindow(stripe, stripeOffset, r0, r1, _destination);
     }
 
     bool ReadWindow(long stripe, long stripeOffset, int r0, int r1, Span<byte> destination)
@@ -128,23 +121,16 @@ public sealed class ParityVolume : RaidVolume
 
     private protected override bool WriteOnce(long lba, int count, ReadOnlySpan<byte> source)
     {
-        long stripeBlocks = (long)_data * ChunkBlocks;
-        long pos = lba, end = lba + count;
-        while (pos < end)
-        {
-            long stripe = pos / stripeBlocks;
-            long start = stripe * stripeBlocks;
-            long a = pos - start, b = Math.Min(end, start + stripeBlocks) - start;
-            for (int w0 = 0; w0 < ChunkBlocks; w0 += WindowBlocks)
-            {
-                int w1 = Math.Min(ChunkBlocks, w0 + WindowBlocks);
-                if (Pieces(a, b, w0, w1, out int r0, out int r1)
-                    && !WriteWindow(stripe, start - lba, r0, r1, source))
-                    return false;
-            }
-            pos = start + b;
-        }
-        return true;
+        var writer = new WindowWriter(this, source);
+        return ForEachWindow(lba, count, ref writer);
+    }
+
+    readonly ref struct WindowWriter(ParityVolume volume, ReadOnlySpan<byte> source) : IWindowVisitor
+    {
+        readonly ReadOnlySpan<byte> _source = source;
+
+        public bool Visit(long stripe, long stripeOffset, int r0, int r1) =>
+            volume.WriteWindow(stripe, stripeOffset, r0, r1, _source);
     }
 
     enum WriteMode { DataOnly, ReadModifyWrite, ReconstructWrite, Degraded }
@@ -342,6 +328,40 @@ public sealed class ParityVolume : RaidVolume
                 return false;
             if (needQ && !DriveWrite(q, lba, rows, qBuf))
                 return false;
+        }
+        return true;
+    }
+
+    // ---------------------------------------------------------------- request → windows
+
+    /// <summary>One window of one stripe: rows [r0, r1) of the stripe's chunks, with the data chunks'
+    /// own ranges left in _x0/_x1 by <see cref="Pieces"/>.</summary>
+    interface IWindowVisitor
+    {
+        bool Visit(long stripe, long stripeOffset, int r0, int r1);
+    }
+
+    /// <summary>Splits [lba, lba + count) into stripes and each stripe into windows of at most
+    /// WindowBlocks rows, visiting the windows the request touches; stops at the first failure. Generic
+    /// over a ref struct visitor so the I/O paths allocate nothing.</summary>
+    bool ForEachWindow<TVisitor>(long lba, int count, ref TVisitor visitor)
+        where TVisitor : IWindowVisitor, allows ref struct
+    {
+        long stripeBlocks = (long)_data * ChunkBlocks;
+        long pos = lba, end = lba + count;
+        while (pos < end)
+        {
+            long stripe = pos / stripeBlocks;
+            long start = stripe * stripeBlocks;
+            long a = pos - start, b = Math.Min(end, start + stripeBlocks) - start;
+            for (int w0 = 0; w0 < ChunkBlocks; w0 += WindowBlocks)
+            {
+                int w1 = Math.Min(ChunkBlocks, w0 + WindowBlocks);
+                if (Pieces(a, b, w0, w1, out int r0, out int r1)
+                    && !visitor.Visit(stripe, start - lba, r0, r1))
+                    return false;
+            }
+            pos = start + b;
         }
         return true;
     }

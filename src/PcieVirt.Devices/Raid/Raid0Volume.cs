@@ -28,42 +28,36 @@ public sealed class Raid0Volume : RaidVolume
 
     private protected override bool ReadOnce(long lba, int count, Span<byte> destination)
     {
-        int done = 0;
-        while (done < count)
+        var walk = new PieceWalk(lba, count, ChunkBlocks);
+        while (walk.MoveNext())
         {
-            RaidLocation at = Locate(lba + done);
-            int n = Math.Min(count - done, ChunkBlocks - (int)((lba + done) % ChunkBlocks));
-            if (!DriveRead(at.Slot, at.DriveLba, n, destination.Slice(done * BlockSize, n * BlockSize)))
+            RaidLocation at = Locate(walk.Lba);
+            if (!DriveRead(at.Slot, at.DriveLba, walk.Length, destination.Slice(walk.Done * BlockSize, walk.Length * BlockSize)))
                 return false;
-            done += n;
         }
         return true;
     }
 
     private protected override bool WriteOnce(long lba, int count, ReadOnlySpan<byte> source)
     {
-        int done = 0;
-        while (done < count)
+        var walk = new PieceWalk(lba, count, ChunkBlocks);
+        while (walk.MoveNext())
         {
-            RaidLocation at = Locate(lba + done);
-            int n = Math.Min(count - done, ChunkBlocks - (int)((lba + done) % ChunkBlocks));
-            if (!DriveWrite(at.Slot, at.DriveLba, n, source.Slice(done * BlockSize, n * BlockSize)))
+            RaidLocation at = Locate(walk.Lba);
+            if (!DriveWrite(at.Slot, at.DriveLba, walk.Length, source.Slice(walk.Done * BlockSize, walk.Length * BlockSize)))
                 return false;
-            done += n;
         }
         return true;
     }
 
     private protected override bool ZeroOnce(long lba, int count)
     {
-        int done = 0;
-        while (done < count)
+        var walk = new PieceWalk(lba, count, ChunkBlocks);
+        while (walk.MoveNext())
         {
-            RaidLocation at = Locate(lba + done);
-            int n = Math.Min(count - done, ChunkBlocks - (int)((lba + done) % ChunkBlocks));
-            if (!DriveTrim(at.Slot, at.DriveLba, n))
+            RaidLocation at = Locate(walk.Lba);
+            if (!DriveTrim(at.Slot, at.DriveLba, walk.Length))
                 return false;
-            done += n;
         }
         return true;
     }

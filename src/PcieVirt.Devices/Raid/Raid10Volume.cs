@@ -37,14 +37,12 @@ public sealed class Raid10Volume : RaidVolume
 
     private protected override bool ReadOnce(long lba, int count, Span<byte> destination)
     {
-        int done = 0;
-        while (done < count)
+        var walk = new PieceWalk(lba, count, ChunkBlocks);
+        while (walk.MoveNext())
         {
-            long at = lba + done;
-            long chunk = at / ChunkBlocks;
-            int n = Math.Min(count - done, ChunkBlocks - (int)(at % ChunkBlocks));
+            long at = walk.Lba;
             // Alternate the preferred copy chunk by chunk so sequential reads use both mirrors.
-            int preferred = (int)(chunk & 1);
+            int preferred = (int)(walk.Unit & 1);
             RaidLocation where = default;
             bool found = false;
             for (int k = 0; k < Copies && !found; k++)
@@ -58,45 +56,36 @@ public sealed class Raid10Volume : RaidVolume
             }
             if (!found)
                 return false; // unreachable while the volume is not failed
-            if (!DriveRead(where.Slot, where.DriveLba, n, destination.Slice(done * BlockSize, n * BlockSize)))
+            if (!DriveRead(where.Slot, where.DriveLba, walk.Length, destination.Slice(walk.Done * BlockSize, walk.Length * BlockSize)))
                 return false;
-            done += n;
         }
         return true;
     }
 
-    private protected override bool WriteOnce(long lba, int count, ReadOnlySpan<byte> source)
-    {
-        int done = 0;
-        while (done < count)
-        {
-            long at = lba + done;
-            int n = Math.Min(count - done, ChunkBlocks - (int)(at % ChunkBlocks));
-            for (int copy = 0; copy < Copies; copy++)
-            {
-                RaidLocation where = Locate(at, copy);
-                if (Writable(where.Slot) && !DriveWrite(where.Slot, where.DriveLba, n, source.Slice(done * BlockSize, n * BlockSize)))
-                    return false;
-            }
-            done += n;
-        }
-        return true;
-    }
+    private protected override bool WriteOnce(long lba, int count, ReadOnlySpan<byte> source) =>
+        WriteCopies(lba, count, source, zero: false);
 
-    private protected override bool ZeroOnce(long lba, int count)
+    private protected override bool ZeroOnce(long lba, int count) =>
+        WriteCopies(lba, count, default, zero: true);
+
+    /// <summary>Writes (or trims, when <paramref name="zero"/>) every writable copy of each chunk piece.</summary>
+    bool WriteCopies(long lba, int count, ReadOnlySpan<byte> source, bool zero)
     {
-        int done = 0;
-        while (done < count)
+        var walk = new PieceWalk(lba, count, ChunkBlocks);
+        while (walk.MoveNext())
         {
-            long at = lba + done;
-            int n = Math.Min(count - done, ChunkBlocks - (int)(at % ChunkBlocks));
+            int n = walk.Length;
             for (int copy = 0; copy < Copies; copy++)
             {
-                RaidLocation where = Locate(at, copy);
-                if (Writable(where.Slot) && !DriveTrim(where.Slot, where.DriveLba, n))
+                RaidLocation where = Locate(walk.Lba, copy);
+                if (!Writable(where.Slot))
+                    continue;
+                bool ok = zero
+                    ? DriveTrim(where.Slot, where.DriveLba, n)
+                    : DriveWrite(where.Slot, where.DriveLba, n, source.Slice(walk.Done * BlockSize, n * BlockSize));
+                if (!ok)
                     return false;
             }
-            done += n;
         }
         return true;
     }

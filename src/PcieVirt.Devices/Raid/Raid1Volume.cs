@@ -29,12 +29,12 @@ public sealed class Raid1Volume : RaidVolume
     {
         int start = _nextRead;
         _nextRead = (_nextRead + 1) % MemberCount;
-        int done = 0;
-        while (done < count)
+        var walk = new PieceWalk(lba, count, ChunkBlocks);
+        while (walk.MoveNext())
         {
-            long at = lba + done;
-            long row = at / ChunkBlocks;
-            int n = Math.Min(count - done, ChunkBlocks - (int)(at % ChunkBlocks));
+            long at = walk.Lba;
+            long row = walk.Unit;
+            int n = walk.Length;
             int slot = -1;
             for (int k = 0; k < MemberCount; k++)
             {
@@ -47,9 +47,8 @@ public sealed class Raid1Volume : RaidVolume
             }
             if (slot < 0)
                 return false; // unreachable while the volume is not failed
-            if (!DriveRead(slot, at, n, destination.Slice(done * BlockSize, n * BlockSize)))
+            if (!DriveRead(slot, at, n, destination.Slice(walk.Done * BlockSize, n * BlockSize)))
                 return false;
-            done += n;
         }
         return true;
     }

@@ -59,19 +59,11 @@ public abstract class Volume : IVolume
 
     public VolumeResult Write(long lba, int count, ReadOnlySpan<byte> source)
     {
-        VolumeStatus check = CheckWrite(lba, count, source.Length);
-        if (check != VolumeStatus.Success)
-            return VolumeResult.Fail(check);
-        long preserve = 0;
-        if (_snapshots.Count != 0)
-        {
-            VolumeResult r = PreserveForSnapshots(lba, count);
-            if (!r.IsSuccess)
-                return r;
-            preserve = r.ServiceTimeNs;
-        }
+        VolumeResult before = BeginChange(lba, count, source.Length);
+        if (!before.IsSuccess)
+            return before;
         VolumeResult w = WriteCore(lba, count, source[..(count * BlockSize)]);
-        return w with { ServiceTimeNs = w.ServiceTimeNs + preserve };
+        return w with { ServiceTimeNs = w.ServiceTimeNs + before.ServiceTimeNs };
     }
 
     public VolumeResult Flush()
@@ -89,19 +81,23 @@ public abstract class Volume : IVolume
 
     VolumeResult Zero(long lba, int count, bool deallocate)
     {
-        VolumeStatus check = CheckWrite(lba, count, (long)count * BlockSize);
+        VolumeResult before = BeginChange(lba, count, (long)count * BlockSize);
+        if (!before.IsSuccess)
+            return before;
+        VolumeResult w = ZeroCore(lba, count, deallocate);
+        return w with { ServiceTimeNs = w.ServiceTimeNs + before.ServiceTimeNs };
+    }
+
+    /// <summary>
+    /// Checks a change to [lba, lba + count) and preserves the old data for the snapshots; Ok with the
+    /// time the preserving took, or the failure that stops the change.
+    /// </summary>
+    VolumeResult BeginChange(long lba, int count, long bufferLength)
+    {
+        VolumeStatus check = CheckWrite(lba, count, bufferLength);
         if (check != VolumeStatus.Success)
             return VolumeResult.Fail(check);
-        long preserve = 0;
-        if (_snapshots.Count != 0)
-        {
-            VolumeResult r = PreserveForSnapshots(lba, count);
-            if (!r.IsSuccess)
-                return r;
-            preserve = r.ServiceTimeNs;
-        }
-        VolumeResult w = ZeroCore(lba, count, deallocate);
-        return w with { ServiceTimeNs = w.ServiceTimeNs + preserve };
+        return _snapshots.Count != 0 ? PreserveForSnapshots(lba, count) : VolumeResult.Ok(0);
     }
 
     VolumeStatus Check(long lba, int count, long bufferLength)
