@@ -1,6 +1,7 @@
 using PcieVirt.Devices.Media;
 using PcieVirt.Devices.Raid;
 using static PcieVirt.Tests.Devices.Raid.RaidTestKit;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Devices.Raid;
 
@@ -140,13 +141,15 @@ public class VolumeRequestTests
                 v.Write(lba, 8, block);
                 v.Read(lba, 8, block);
             }
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            foreach (long lba in lbas)
+            long allocated = Allocations.SteadyState(() =>
             {
-                v.Write(lba, 8, block);
-                v.Read(lba, 8, block);
-            }
-            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, level.ToString());
+                foreach (long lba in lbas)
+                {
+                    v.Write(lba, 8, block);
+                    v.Read(lba, 8, block);
+                }
+            });
+            Assert.That(allocated, Is.Zero, level.ToString());
         }
     }
 }

@@ -5,6 +5,7 @@ using PcieVirt.Devices.RaidController;
 using PcieVirt.Fabric;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Devices.RaidController;
 
@@ -220,16 +221,18 @@ public class RaidControllerVfIoTests
         var read = new NvmeSubmission { Opcode = NvmeIoOpcode.Read, Nsid = nsid, Prp1 = buf, Cdw12 = 7 };
         for (int i = 0; i < 200; i++) { d.Submit(q, read); d.TryReap(q, out _); } // warm up
         long msix = p.Host.RootComplex.InterruptController.TotalMessages;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        int reaped = 0;
-        for (int i = 0; i < 2000; i++)
+        int reaped = 0, submitted = 0;
+        long allocated = Allocations.SteadyState(() =>
         {
-            d.Submit(q, read);
-            if (d.TryReap(q, out var c) && c.Status.IsSuccess) reaped++;
-        }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.That(reaped, Is.EqualTo(2000));
-        Assert.That(p.Host.RootComplex.InterruptController.TotalMessages - msix, Is.EqualTo(2000), "one MSI-X per completion");
+            for (int i = 0; i < 2000; i++)
+            {
+                d.Submit(q, read);
+                submitted++;
+                if (d.TryReap(q, out var c) && c.Status.IsSuccess) reaped++;
+            }
+        });
+        Assert.That(reaped, Is.EqualTo(submitted));
+        Assert.That(p.Host.RootComplex.InterruptController.TotalMessages - msix, Is.EqualTo(submitted), "one MSI-X per completion");
         Assert.That(allocated, Is.Zero);
     }
 

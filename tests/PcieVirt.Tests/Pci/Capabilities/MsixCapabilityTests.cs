@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
+using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Pci.Capabilities;
 
@@ -258,14 +259,16 @@ public class MsixCapabilityTests
         _f.Upstream = new NullUpstream();
         _msix.Trigger(9); // warm up
         ReadTable(9, 2);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        long allocated = Allocations.SteadyState(() =>
         {
-            _msix.Trigger(9);
-            WriteTable(9, 2, 0x99);
-            ReadTable(9, 2);
-        }
-        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+            for (int i = 0; i < 1000; i++)
+            {
+                _msix.Trigger(9);
+                WriteTable(9, 2, 0x99);
+                ReadTable(9, 2);
+            }
+        });
+        Assert.That(allocated, Is.Zero);
     }
 
     sealed class NullUpstream : IUpstreamPort
