@@ -43,7 +43,7 @@ public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, 
             }
         }
         if (function is null) return (null, "--function BDF is required");
-        if (!TryParseAddress(function, out var address)) return (null, $"--function '{function}' is not a PCI address ([dddd:]bb:dd.f, hexadecimal)");
+        if (!PciAddress.TryParse(function, out var address)) return (null, $"--function '{function}' is not a PCI address ([dddd:]bb:dd.f, hexadecimal)");
         var pattern = WorkloadPattern.RandRead;
         if (rw != null && !WorkloadOptions.TryParsePattern(rw, out pattern)) return (null, $"--rw '{rw}' is not one of read, write, randread, randwrite, randrw");
         int blockSize = 4096;
@@ -58,22 +58,6 @@ public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, 
         return (new IoArguments(address, new WorkloadOptions { Pattern = pattern, BlockSize = blockSize, IoDepth = iodepth, Ops = count, Verify = verify, Seed = s }, json), null);
     }
 
-    static bool TryParseAddress(string text, out PciAddress address)
-    {
-        address = default;
-        var parts = text.Split(':');
-        ushort segment = 0;
-        if (parts.Length is not (2 or 3)) return false;
-        if (parts.Length == 3 && !ushort.TryParse(parts[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out segment)) return false;
-        var df = parts[^1].Split('.');
-        if (df.Length != 2
-            || !byte.TryParse(parts[^2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte bus)
-            || !byte.TryParse(df[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte dev) || dev > 31
-            || !byte.TryParse(df[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte fn) || fn > 7)
-            return false;
-        address = new PciAddress(segment, new Bdf(bus, dev, fn));
-        return true;
-    }
 }
 
 /// <summary>

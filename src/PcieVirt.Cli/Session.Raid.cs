@@ -46,7 +46,7 @@ public sealed partial class Session
         }
         if (args is ["help"]) { _out.WriteLine(RaidUsage); return 0; }
         if (args.Length < 2) return RaidFail(2, RaidUsage);
-        if (!TryParseAddress(args[0], out var address))
+        if (!PciAddress.TryParse(args[0], out var address))
             return RaidFail(2, $"'{args[0]}' is not a function address ([domain:]bus:device.function)");
         var host = HostOf(address);
         var device = host?.FindRaidController(address.Bdf);

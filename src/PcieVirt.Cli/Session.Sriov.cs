@@ -28,7 +28,7 @@ public sealed partial class Session
             _err.WriteLine("usage: sriov [BDF [numvfs=N]]");
             return 2;
         }
-        if (!TryParseAddress(args[0], out var address))
+        if (!PciAddress.TryParse(args[0], out var address))
         {
             _err.WriteLine($"sriov: '{args[0]}' is not a function address ([domain:]bus:device.function)");
             return 2;
@@ -93,21 +93,4 @@ public sealed partial class Session
         return null;
     }
 
-    /// <summary>Parses <c>[dddd:]bb:dd.f</c> (hexadecimal, as lspci prints it).</summary>
-    static bool TryParseAddress(string text, out PciAddress address)
-    {
-        address = default;
-        var parts = text.Split(':');
-        if (parts.Length is < 2 or > 3) return false;
-        ushort segment = 0;
-        if (parts.Length == 3 && !ushort.TryParse(parts[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out segment)) return false;
-        var df = parts[^1].Split('.');
-        if (df.Length != 2
-            || !byte.TryParse(parts[^2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte bus)
-            || !byte.TryParse(df[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte dev) || dev > 31
-            || !byte.TryParse(df[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte fn) || fn > 7)
-            return false;
-        address = new PciAddress(segment, new Bdf(bus, dev, fn));
-        return true;
-    }
 }

@@ -1,3 +1,4 @@
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 
 namespace PcieVirt.Fabric;
@@ -10,13 +11,6 @@ namespace PcieVirt.Fabric;
 /// </summary>
 public static class CapabilityWalker
 {
-    /// <summary>Capability ID of the PCI Express capability (§7.5.3).</summary>
-    public const byte PciExpressId = 0x10;
-    /// <summary>Extended capability ID of ARI (§7.8.7).</summary>
-    public const ushort AriId = 0x000E;
-    /// <summary>Extended capability ID of SR-IOV (SR-IOV chapter, §9.3.3).</summary>
-    public const ushort SriovId = 0x0010;
-
     // Offsets inside the PCI Express capability (§7.5.3).
     public const int PcieCapabilitiesRegister = 0x02;
     public const int PcieDeviceStatus = 0x0A;

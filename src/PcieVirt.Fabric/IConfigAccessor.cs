@@ -1,3 +1,4 @@
+using System.Globalization;
 using PcieVirt.Pci;
 
 namespace PcieVirt.Fabric;
@@ -11,6 +12,24 @@ public readonly record struct PciAddress(ushort Segment, Bdf Bdf) : IComparable<
     /// <summary>lspci style: <c>bb:dd.f</c>, or <c>ssss:bb:dd.f</c> when asked for the domain.</summary>
     public string ToString(bool withDomain) => withDomain ? $"{Segment:x4}:{Bdf}" : Bdf.ToString();
     public override string ToString() => ToString(Segment != 0);
+
+    /// <summary>Parses <c>[ssss:]bb:dd.f</c> (hexadecimal), as lspci prints addresses.</summary>
+    public static bool TryParse(string text, out PciAddress address)
+    {
+        address = default;
+        var parts = text.Split(':');
+        if (parts.Length is < 2 or > 3) return false;
+        ushort segment = 0;
+        if (parts.Length == 3 && !ushort.TryParse(parts[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out segment)) return false;
+        var df = parts[^1].Split('.');
+        if (df.Length != 2
+            || !byte.TryParse(parts[^2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte bus)
+            || !byte.TryParse(df[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte dev) || dev > 31
+            || !byte.TryParse(df[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte fn) || fn > 7)
+            return false;
+        address = new PciAddress(segment, new Bdf(bus, dev, fn));
+        return true;
+    }
 }
 
 /// <summary>

@@ -1,5 +1,6 @@
 using PcieVirt.Fabric;
 using PcieVirt.Platform.HostOs;
+using PcieVirt.Pci.Capabilities;
 
 namespace PcieVirt.Platform;
 
@@ -38,7 +39,7 @@ public sealed partial class HostSystem
         foreach (var f in report.Functions)
         {
             if (f.IsBridge) continue;
-            int cap = CapabilityWalker.FindExtendedCapability(this, f.Address, CapabilityWalker.SriovId);
+            int cap = CapabilityWalker.FindExtendedCapability(this, f.Address, CapabilityIds.SingleRootIov);
             if (cap == 0) continue;
             var bars = new BarResource[6];
             foreach (var b in report.Bars)

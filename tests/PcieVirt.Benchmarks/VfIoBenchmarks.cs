@@ -53,7 +53,7 @@ public class VfIoBenchmarks
             if (!c.Status.IsSuccess) throw new InvalidOperationException($"virtualization management: {c.Status}");
         }
         var vfAddress = host.Os.FindPhysicalFunction(pf)!.VirtualFunctions[0].Address;
-        _vf = new NvmeDriver(new OsPlacedBus(host, vfAddress), memory, new NvmeDriverOptions { FirstHostVector = 0x60 });
+        _vf = new NvmeDriver(new PcieVirt.Platform.HostOs.OsHostBus(host, vfAddress), memory, new NvmeDriverOptions { FirstHostVector = 0x60 });
         _vf.Initialize();
         _queue = _vf.IoQueue(1);
         ulong buffer = memory.Allocate(4096);
@@ -73,18 +73,5 @@ public class VfIoBenchmarks
     {
         _vf.Submit(_queue, _read);
         return _vf.TryReap(_queue, out _);
-    }
-
-    /// <summary>Fabric access with BAR addresses from the host OS's records (a VF's BAR registers read 0).</summary>
-    sealed class OsPlacedBus(HostSystem host, PciAddress function) : INvmeHostBus
-    {
-        readonly FabricHostBus _fabric = new(host.RootComplex, function);
-        public string Name => _fabric.Name;
-        public uint ConfigRead(int offset, int width) => _fabric.ConfigRead(offset, width);
-        public void ConfigWrite(int offset, int width, uint value) => _fabric.ConfigWrite(offset, width, value);
-        public CompletionStatus MemoryRead(ulong address, Span<byte> data) => _fabric.MemoryRead(address, data);
-        public CompletionStatus MemoryWrite(ulong address, ReadOnlySpan<byte> data) => _fabric.MemoryWrite(address, data);
-        public long InterruptCount(byte vector) => _fabric.InterruptCount(vector);
-        public ulong BarAddress(int index) => (host.Describe(function)?.Bars[index].Base ?? 0) & ~0xFUL;
     }
 }

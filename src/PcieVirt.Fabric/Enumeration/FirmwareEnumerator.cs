@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PcieVirt.Pci;
 using PcieVirt.Pci.Config;
+using PcieVirt.Pci.Capabilities;
 
 namespace PcieVirt.Fabric;
 
@@ -204,7 +205,7 @@ public sealed class FirmwareEnumerator
             seen[fn] = true;
             var node = Probe(Bdf.FromBusDevFn(bus, fn), found);
             if (node == null) break;
-            int ari = CapabilityWalker.FindExtendedCapability(_rc, node.Address, CapabilityWalker.AriId);
+            int ari = CapabilityWalker.FindExtendedCapability(_rc, node.Address, CapabilityIds.AlternativeRoutingId);
             int next = ari == 0 ? 0 : (int)(Rd(node.Bdf, ari + 4, 2) >> 8) & 0xFF;
             if (next == 0) break; // 0 ends the chain (function 0 is never "next")
             fn = next;
@@ -222,7 +223,7 @@ public sealed class FirmwareEnumerator
         if (supported && _options.EnableAriForwarding)
         {
             var fn0 = new PciAddress(_rc.Segment, Bdf.FromBusDevFn(bus, 0));
-            want = Present(fn0) && CapabilityWalker.FindExtendedCapability(_rc, fn0, CapabilityWalker.AriId) != 0;
+            want = Present(fn0) && CapabilityWalker.FindExtendedCapability(_rc, fn0, CapabilityIds.AlternativeRoutingId) != 0;
         }
         bool on = (ctl & CapabilityWalker.AriForwardingBit) != 0;
         if (supported && want != on)
@@ -258,9 +259,9 @@ public sealed class FirmwareEnumerator
             Fail(node, $"header layout {headerType & 0x7F} is not supported; function ignored");
             return null;
         }
-        node.PcieCap = CapabilityWalker.FindCapability(_rc, address, CapabilityWalker.PciExpressId);
+        node.PcieCap = CapabilityWalker.FindCapability(_rc, address, CapabilityIds.PciExpress);
         if (node.PcieCap != 0) node.PortType = (int)(Rd(bdf, node.PcieCap + CapabilityWalker.PcieCapabilitiesRegister, 2) >> 4) & 0xF;
-        if (!node.IsBridge) node.SriovCap = CapabilityWalker.FindExtendedCapability(_rc, address, CapabilityWalker.SriovId);
+        if (!node.IsBridge) node.SriovCap = CapabilityWalker.FindExtendedCapability(_rc, address, CapabilityIds.SingleRootIov);
         else node.Pref64 = (Rd(bdf, PciRegs.PrefetchableBase, 2) & 0xF) == 1;
         found.Add(node);
         _all.Add(node);

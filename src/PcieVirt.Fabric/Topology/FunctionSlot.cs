@@ -19,7 +19,7 @@ internal sealed class FunctionSlot : IUpstreamPort
         Placement = placement;
         Bridge = function as BridgeFunction;
         VfOf = (function as VirtualFunction)?.Sriov;
-        int pcie = CapabilityWalker.FindCapability(function.Config, CapabilityWalker.PciExpressId);
+        int pcie = CapabilityWalker.FindCapability(function.Config, CapabilityIds.PciExpress);
         if (pcie != 0)
         {
             DeviceStatusOffset = pcie + CapabilityWalker.PcieDeviceStatus;

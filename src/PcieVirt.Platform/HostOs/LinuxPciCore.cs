@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PcieVirt.Fabric;
 using PcieVirt.Pci;
+using PcieVirt.Pci.Capabilities;
 
 namespace PcieVirt.Platform.HostOs;
 
@@ -126,7 +127,7 @@ public sealed class LinuxPciCore
                 // A function whose Vendor ID reads FFFFh is absent to a scan (VFs are found through their PF).
                 if (_config.Read(a, 0, 2, out uint vendor) != CompletionStatus.SuccessfulCompletion || vendor is 0xFFFF or 0) continue;
                 int type = (int)Rd(a, 0x0E, 1) & 0x7F;
-                int pcie = CapabilityWalker.FindCapability(_config, a, CapabilityWalker.PciExpressId);
+                int pcie = CapabilityWalker.FindCapability(_config, a, CapabilityIds.PciExpress);
                 if (type == 1)
                 {
                     uint buses = Rd(a, 0x18, 4);
@@ -143,7 +144,7 @@ public sealed class LinuxPciCore
         var pfBuses = new HashSet<(ushort, int)>();
         foreach (var (a, pcie) in endpoints)
         {
-            int cap = CapabilityWalker.FindExtendedCapability(_config, a, CapabilityWalker.SriovId);
+            int cap = CapabilityWalker.FindExtendedCapability(_config, a, CapabilityIds.SingleRootIov);
             if (cap == 0) continue;
             // sriov_init applies to Endpoints and RC integrated Endpoints only.
             int portType = -1;

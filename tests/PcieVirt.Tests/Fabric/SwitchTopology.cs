@@ -3,6 +3,7 @@ using PcieVirt.Fabric;
 using PcieVirt.Pci.Config;
 using PcieVirt.Pci.Functions;
 using static PcieVirt.Tests.Fabric.FabricTestKit;
+using PcieVirt.Pci.Capabilities;
 
 namespace PcieVirt.Tests.Fabric;
 
@@ -94,5 +95,5 @@ internal sealed class SwitchTopology
 
     /// <summary>Device Status of a port's test PCIe capability.</summary>
     public static ushort DeviceStatus(PciFunction f) =>
-        f.Config.Read16(CapabilityWalker.FindCapability(f.Config, CapabilityWalker.PciExpressId) + 0x0A);
+        f.Config.Read16(CapabilityWalker.FindCapability(f.Config, CapabilityIds.PciExpress) + 0x0A);
 }

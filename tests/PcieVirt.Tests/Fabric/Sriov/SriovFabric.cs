@@ -94,7 +94,7 @@ sealed class SriovFabric
         Assert.That(Write(bdf, offset, width, value), Is.EqualTo(CompletionStatus.SuccessfulCompletion), $"write {bdf} +0x{offset:x}");
 
     /// <summary>Offset of PF k's SR-IOV capability, found by walking its extended list through config reads.</summary>
-    public int Sriov(int k = 0) => CapabilityWalker.FindExtendedCapability(Rc, A(Pfs[k].Bdf), CapabilityWalker.SriovId);
+    public int Sriov(int k = 0) => CapabilityWalker.FindExtendedCapability(Rc, A(Pfs[k].Bdf), CapabilityIds.SingleRootIov);
 
     /// <summary>The host's enable sequence: NumVFs, then VF Enable | VF MSE (keeping ARI Capable Hierarchy).</summary>
     public void Enable(int numVfs, int k = 0, bool mse = true)
