@@ -3,7 +3,7 @@ using PcieVirt.Fabric;
 namespace PcieVirt.Devices.Driver;
 
 /// <summary>
-/// A simple first-fit allocator over a range of host RAM, for host software models (queues, PRP lists,
+/// A simple first-fit allocator over a range of physical memory (host RAM or a guest's), for host and guest software models (queues, PRP lists,
 /// data buffers). Deterministic: the same sequence of calls gives the same addresses. Not thread-safe.
 /// </summary>
 public sealed class HostMemoryAllocator
@@ -12,17 +12,18 @@ public sealed class HostMemoryAllocator
     readonly Dictionary<ulong, ulong> _allocated = [];
 
     /// <summary>Allocates from [<paramref name="baseAddress"/>, +<paramref name="size"/>) of <paramref name="memory"/>.</summary>
-    public HostMemoryAllocator(HostMemory memory, ulong baseAddress, ulong size)
+    public HostMemoryAllocator(IPhysicalMemory memory, ulong baseAddress, ulong size)
     {
         if (!memory.Contains(baseAddress, (int)Math.Min(size, int.MaxValue)))
-            throw new ArgumentException($"[0x{baseAddress:x}, +0x{size:x}) is not host RAM");
+            throw new ArgumentException($"[0x{baseAddress:x}, +0x{size:x}) is not memory");
         Memory = memory;
         Base = baseAddress;
         Size = size;
         _free.Add((baseAddress, size));
     }
 
-    public HostMemory Memory { get; }
+    /// <summary>The memory blocks come from (host RAM, or a guest's physical memory).</summary>
+    public IPhysicalMemory Memory { get; }
     public ulong Base { get; }
     public ulong Size { get; }
     /// <summary>Bytes currently allocated.</summary>

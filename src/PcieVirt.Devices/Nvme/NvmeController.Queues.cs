@@ -247,6 +247,9 @@ public sealed partial class NvmeController
     void ProcessOne(SubmissionQueue sq, CompletionQueue cq)
     {
         ulong fetchedAt = Observer != null || Media != null ? Clock() : 0;
+        _dmaReadRequests = 0;
+        _dmaReadBytes = _dmaWriteBytes = 0;
+        _stallAtFetch = _function?.Upstream?.StallNs ?? 0;
         if (!DmaRead(sq.Base + (ulong)sq.Head * NvmeCommand.Size, _sqe))
         {
             // The entry cannot be read, so there is no command to complete: nothing can report it but CSTS.CFS.
@@ -388,6 +391,11 @@ public sealed partial class NvmeController
 
     // ---------------------------------------------------------------- DMA and PRPs (§4.3)
 
+    // DMA of the command being executed, for the transport model (timed mode).
+    int _dmaReadRequests;
+    long _dmaReadBytes, _dmaWriteBytes;
+    ulong _stallAtFetch;
+
     /// <summary>Reads host memory as this function (requester ID = its BDF); false when not completed successfully.</summary>
     bool DmaRead(ulong address, Span<byte> data)
     {
@@ -395,6 +403,8 @@ public sealed partial class NvmeController
         // The function's own Bus Master Enable (§7.5.1.1.3): checked here too because a VF's requests
         // leave through its PF's port, where the fabric sees the PF's Command register.
         if (f?.Upstream is not { } up || !f.BusMasterEnabled) return false;
+        _dmaReadRequests++;
+        _dmaReadBytes += data.Length;
         while (!data.IsEmpty)
         {
             // Memory requests must not cross a 4 KiB boundary (PCIe Base §2.2.7).
@@ -410,6 +420,7 @@ public sealed partial class NvmeController
     {
         var f = _function;
         if (f?.Upstream is not { } up || !f.BusMasterEnabled) return false;
+        _dmaWriteBytes += data.Length;
         while (!data.IsEmpty)
         {
             int n = (int)Math.Min((ulong)data.Length, 4096 - (address & 4095));

@@ -11,7 +11,7 @@ public sealed partial class NvmeController
     /// <summary>A command that has executed and waits for its virtual completion time.</summary>
     struct InFlightCommand
     {
-        public ulong DoneNs, FetchedNs, ServiceNs, Sequence;
+        public ulong DoneNs, FetchedNs, ServiceNs, Sequence, TransportBeforeNs, TransportAfterNs;
         public uint Dword0, Nsid;
         public NvmeStatus Status;
         public ushort CqId, SqId, SqHead, Cid;
@@ -30,6 +30,12 @@ public sealed partial class NvmeController
     /// (timed mode). Null (the default) = immediate mode: completions are posted when the command executes.
     /// </summary>
     public NvmeMediaModel? Media { get; set; }
+
+    /// <summary>
+    /// Link and DMA timing of each command (timed mode): without it the media model alone sets the
+    /// completion time; with it the command's reads delay the media start and its writes the completion.
+    /// </summary>
+    public INvmeTransportTiming? Transport { get; set; }
 
     /// <summary>
     /// The arbiter that decides when I/O commands are fetched (QoS across controllers); null = this
@@ -78,7 +84,16 @@ public sealed partial class NvmeController
         ulong service = _o.CommandOverheadNs + _result.ServiceNs;
         if (_inflightCount == _inflight.Length) Array.Resize(ref _inflight, _inflight.Length * 2); // grows with queue depth, not per command
         ref var e = ref _inflight[_inflightCount++];
-        e.DoneNs = Media!.Schedule(fetchedAt, service);
+        ulong before = 0, after = 0;
+        if (Transport is { } t)
+        {
+            ulong stall = (_function?.Upstream?.StallNs ?? 0) - _stallAtFetch;
+            before = t.BeforeMediaNs(_dmaReadRequests, _dmaReadBytes, stall);
+            after = t.AfterMediaNs(_dmaWriteBytes + NvmeCompletion.Size);
+        }
+        e.DoneNs = Media!.Schedule(fetchedAt + before, service) + after;
+        e.TransportBeforeNs = before;
+        e.TransportAfterNs = after;
         e.FetchedNs = fetchedAt;
         e.ServiceNs = service;
         e.Sequence = _inflightSequence++;
@@ -118,7 +133,8 @@ public sealed partial class NvmeController
             if (!PostCompletion(cq, e.SqId, e.SqHead, e.Cid, e.Dword0, e.Status)) return posted;
             posted++;
             if (Observer is { } o)
-                o.OnCommandCompleted(new NvmeCommandRecord(ControllerId, e.SqId, e.Cid, e.Opcode, e.Nsid, e.Status, e.FetchedNs, e.ServiceNs, e.Bytes) { CompletedAtNs = e.DoneNs });
+                o.OnCommandCompleted(new NvmeCommandRecord(ControllerId, e.SqId, e.Cid, e.Opcode, e.Nsid, e.Status, e.FetchedNs, e.ServiceNs, e.Bytes)
+                    { CompletedAtNs = e.DoneNs, TransportBeforeNs = e.TransportBeforeNs, TransportAfterNs = e.TransportAfterNs });
         }
         return posted;
     }

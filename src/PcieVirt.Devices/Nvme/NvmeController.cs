@@ -482,6 +482,22 @@ public readonly record struct NvmeCommandRecord(ushort ControllerId, ushort SqId
 {
     /// <summary>Virtual time the completion was posted (timed mode; in immediate mode the fetch time).</summary>
     public ulong CompletedAtNs { get; init; }
+    /// <summary>Link and DMA time before the media could start (SQE, PRP list and write-data reads, IOMMU stalls); timed mode with a transport model.</summary>
+    public ulong TransportBeforeNs { get; init; }
+    /// <summary>Link time after the media finished (read data and the completion entry to host memory).</summary>
+    public ulong TransportAfterNs { get; init; }
+}
+
+/// <summary>
+/// Turns the DMA a command caused into link time (timed mode): the controller counts its read requests
+/// (each a dependent round trip), the bytes it read and wrote, and the stall the path reported (IOMMU misses).
+/// </summary>
+public interface INvmeTransportTiming
+{
+    /// <summary>Time from the doorbell until the media can start: the dependent reads of the SQE, PRP lists and write data.</summary>
+    ulong BeforeMediaNs(int readRequests, long readBytes, ulong stallNs);
+    /// <summary>Time from media completion until the completion entry is in host memory: read data plus the CQE.</summary>
+    ulong AfterMediaNs(long writeBytes);
 }
 
 /// <summary>Receives a record of each completed command (for latency accounting, workload tools and a future scheduler).</summary>

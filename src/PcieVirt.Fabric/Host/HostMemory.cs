@@ -4,7 +4,7 @@ namespace PcieVirt.Fabric;
 /// The host's RAM as seen by DMA: one or more physical ranges (a PC leaves a hole below 4 GiB for
 /// devices), stored sparsely in 4 KiB pages created on first write; untouched memory reads as zero.
 /// </summary>
-public sealed class HostMemory
+public sealed class HostMemory : IPhysicalMemory
 {
     /// <summary>Page granularity of the sparse store.</summary>
     public const int PageSize = 4096;

@@ -241,6 +241,25 @@ public sealed partial class RootComplex
         if (InterruptController.IsMsiAddress(address))
         {
             destination = "interrupt controller";
+            if (write && writeData.Length == 4 && (address & 3) == 0 && Iommu is { } ir)
+            {
+                // Interrupt remapping (VT-d §5): the IOMMU decides where the message goes.
+                uint data = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(writeData);
+                switch (ir.RemapInterrupt(requester, address, data, out ulong hostAddress, out uint hostData))
+                {
+                    case InterruptRemapOutcome.Posted:
+                        destination = "posted interrupt";
+                        return CompletionStatus.SuccessfulCompletion;
+                    case InterruptRemapOutcome.Blocked:
+                        Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "interrupt remapping blocked the message");
+                        return CompletionStatus.UnsupportedRequest;
+                    case InterruptRemapOutcome.Remapped:
+                        Span<byte> remapped = stackalloc byte[4];
+                        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(remapped, hostData);
+                        return InterruptController.Deliver(requester, hostAddress, remapped)
+                            ? CompletionStatus.SuccessfulCompletion : CompletionStatus.UnsupportedRequest;
+                }
+            }
             if (write && InterruptController.Deliver(requester, address, writeData)) return CompletionStatus.SuccessfulCompletion;
             Log.UpstreamUnsupported(_log, requester, address, write ? "malformed MSI write (must be one aligned dword)" : "read of the MSI range");
             return CompletionStatus.UnsupportedRequest;
@@ -250,6 +269,18 @@ public sealed partial class RootComplex
             // Peer-to-peer between root ports is optional for a root complex; this one does not route it.
             Log.UpstreamUnsupported(_log, requester, address, "peer-to-peer through the root complex is not supported");
             return CompletionStatus.UnsupportedRequest;
+        }
+        if (Iommu is { } iommu)
+        {
+            // DMA remapping: the address is an I/O virtual address in the requester's domain.
+            if (!iommu.TryTranslate(requester, address, length, write, out ulong hostAddress, out ulong stallNs))
+            {
+                destination = "IOMMU fault";
+                Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "the IOMMU has no translation for it (DMA remapping fault)");
+                return CompletionStatus.UnsupportedRequest;
+            }
+            DmaStallNs += stallNs;
+            address = hostAddress;
         }
         destination = "host memory";
         bool ok = write ? HostMemory.Write(address, writeData) : HostMemory.Read(address, readData);

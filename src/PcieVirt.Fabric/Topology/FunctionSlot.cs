@@ -99,6 +99,8 @@ internal sealed class FunctionSlot : IUpstreamPort
     public bool MemoryRead(Bdf requester, ulong address, Span<byte> data) =>
         Bus.RootComplex.UpstreamMemoryRead(this, requester, address, data);
 
+    public ulong StallNs => Bus.RootComplex.DmaStallNs;
+
     public override string ToString() => Function.ToString();
 }
 

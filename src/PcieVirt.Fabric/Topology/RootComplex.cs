@@ -73,6 +73,18 @@ public sealed partial class RootComplex : IConfigAccessor
     public VirtualClock Clock { get; }
     public HostMemory HostMemory { get; }
     public InterruptController InterruptController { get; }
+
+    /// <summary>
+    /// The IOMMU that translates upstream DMA and remaps MSI writes (null: none, addresses are host
+    /// physical and messages go straight to <see cref="InterruptController"/>).
+    /// </summary>
+    public IDmaRemapper? Iommu { get; set; }
+
+    /// <summary>
+    /// Total extra latency upstream requests have cost in translation (IOTLB misses) so far, in ns. A
+    /// device model reads it before and after a command to charge the command its share.
+    /// </summary>
+    public ulong DmaStallNs { get; private set; }
     public IReadOnlyList<RootPort> RootPorts => _rootPorts;
 
     /// <summary>Adds a root port at <paramref name="device"/>.<paramref name="function"/> of the root bus.</summary>

@@ -10,4 +10,10 @@ public interface IUpstreamPort
 {
     bool MemoryWrite(Bdf requester, ulong address, ReadOnlySpan<byte> data);
     bool MemoryRead(Bdf requester, ulong address, Span<byte> data);
+
+    /// <summary>
+    /// Running total of extra latency (ns) requests through this port have cost on the way, such as
+    /// IOMMU translation misses; a device charges a command the growth across it. 0 when not modelled.
+    /// </summary>
+    ulong StallNs => 0;
 }
