@@ -178,6 +178,7 @@ public sealed partial class NvmeController
             RecordError(sq.Id, abortedCid, NvmeStatus.CommandAbortedSqDeletion, 0);
             if (!PostCompletion(cq, sq.Id, (ushort)sq.Head, abortedCid, 0, NvmeStatus.CommandAbortedSqDeletion)) break;
         }
+        AbandonAsync(sq.Id);
         sq.Close();
         cq.SqCount--;
         Log.QueueDeleted(_log, _name, "submission", qid);

@@ -31,8 +31,8 @@ public sealed partial class NvmeController
         }
         switch (opcode)
         {
-            case NvmeIoOpcode.Read: ReadWrite(cmd, ns, write: false); break;
-            case NvmeIoOpcode.Write: ReadWrite(cmd, ns, write: true); break;
+            case NvmeIoOpcode.Read: ReadWrite(cmd, ns, sqId, write: false); break;
+            case NvmeIoOpcode.Write: ReadWrite(cmd, ns, sqId, write: true); break;
             case NvmeIoOpcode.Flush: FlushNamespace(ns); break;
             case NvmeIoOpcode.WriteZeroes: WriteZeroes(cmd, ns); break;
             case NvmeIoOpcode.DatasetManagement: DatasetManagement(cmd, ns); break;
@@ -49,7 +49,7 @@ public sealed partial class NvmeController
         return false;
     }
 
-    void ReadWrite(in NvmeCommand cmd, NvmeNamespace ns, bool write)
+    void ReadWrite(in NvmeCommand cmd, NvmeNamespace ns, ushort sqId, bool write)
     {
         ulong slba = cmd.StartingLba;
         int blocks = (int)(cmd.Cdw12 & 0xFFFF) + 1;
@@ -60,6 +60,11 @@ public sealed partial class NvmeController
         if (cmd.Psdt != 0) { Fail(NvmeStatus.InvalidFieldInCommand, "SGL data pointers are not supported (PSDT must be 00b)", 1, 6); return; }
         var buffer = DataBuffer.AsSpan(0, (int)bytes);
         if (!MapPrps(cmd.Prp1, cmd.Prp2, buffer.Length)) return;
+        if (backend is IAsyncNamespaceBackend async)
+        {
+            StartAsync(async, cmd, _sqs[sqId], slba, blocks, write, !_writeCacheEnabled || (cmd.Cdw12 & ForceUnitAccess) != 0);
+            return;
+        }
         NvmeBackendResult r;
         if (write)
         {

@@ -443,6 +443,7 @@ public sealed partial class NvmeController
         Array.Clear(_sqWork);
         if (_inflightCount > 0) Log.InFlightDropped(_log, _name, _inflightCount);
         _inflightCount = 0; // commands in execution are dropped with their queues (no completion, §7.3.2)
+        AbandonAsync();
         _aerCount = 0;
         _eventCount = 0;
         _maskedEventTypes = 0;
