@@ -30,7 +30,7 @@ public static class Program
 
         string command = parsed.Rest[0];
         string[] rest = [.. parsed.Rest.Skip(1)];
-        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io"))
+        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench"))
         {
             stderr.WriteLine($"pcievirt: unknown command '{command}'\n{Usage}");
             return 2;
@@ -44,6 +44,17 @@ public static class Program
             if (io is null)
             {
                 stderr.WriteLine($"pcievirt io: {ioError}\n{IoArguments.Usage}");
+                return 2;
+            }
+        }
+
+        BenchArguments? bench = null;
+        if (command == "bench")
+        {
+            (bench, string? benchError) = BenchArguments.Parse(rest);
+            if (bench is null)
+            {
+                stderr.WriteLine($"pcievirt bench: {benchError}\n{BenchArguments.Usage}");
                 return 2;
             }
         }
@@ -62,6 +73,7 @@ public static class Program
         return command switch
         {
             "demo" => Demo.Run(session, stdout),
+            "bench" => BenchCommand.Run(session.System.Model, bench!, stdout, stderr),
             "io" => session.Execute([command, .. rest]),
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
@@ -104,6 +116,10 @@ public static class Program
              [--verify] [--seed S] [--json]
                                     fio-like workload through the reference NVMe driver; IOPS, bandwidth and
                                     latency percentiles in virtual time
+          bench paths [--rw …] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--paths LIST] [--json]
+                                    the same workload through bare metal, an assigned VF, the paravirtual
+                                    ring and the emulated controller, side by side (latency, IOPS, exits,
+                                    host CPU per I/O, latency breakdown)
 
         Options:
           --model FILE              platform model (JSON, see devicemodels/README.md); default: the embedded default.json

@@ -337,12 +337,18 @@ public sealed class NvmeWorkload
     }
 
     /// <summary>The bytes every write to <paramref name="lba"/> carries (so any read of it has one right answer).</summary>
-    void Pattern(ulong lba, Span<byte> b)
+    void Pattern(ulong lba, Span<byte> b) => FillPattern(_o.Seed, lba, _lbaSize, b);
+
+    /// <summary>
+    /// Fills <paramref name="b"/> (whole blocks of <paramref name="lbaSize"/> bytes from <paramref name="lba"/>)
+    /// with the deterministic pattern of <paramref name="seed"/>: every workload tool writes and checks these bytes.
+    /// </summary>
+    public static void FillPattern(ulong seed, ulong lba, int lbaSize, Span<byte> b)
     {
-        for (int blk = 0; blk < _blocksPerIo; blk++)
+        for (int blk = 0; blk * lbaSize < b.Length; blk++)
         {
-            ulong x = (_o.Seed ^ 0xA5A5_5A5A_0F0F_F0F0UL) + (lba + (ulong)blk) * 0x9E3779B97F4A7C15UL;
-            var part = b.Slice(blk * _lbaSize, _lbaSize);
+            ulong x = (seed ^ 0xA5A5_5A5A_0F0F_F0F0UL) + (lba + (ulong)blk) * 0x9E3779B97F4A7C15UL;
+            var part = b.Slice(blk * lbaSize, Math.Min(lbaSize, b.Length - blk * lbaSize));
             for (int i = 0; i < part.Length; i++)
             {
                 x ^= x << 13; x ^= x >> 7; x ^= x << 17;

@@ -281,7 +281,7 @@ public sealed partial class NvmeController
         if (!PostCompletion(cq, sq.Id, (ushort)sq.Head, cid, _result.Dword0, status)) return;
         if (Observer is { } o)
             o.OnCommandCompleted(new NvmeCommandRecord(ControllerId, sq.Id, cid, opcode, nsid, status, fetchedAt,
-                _o.CommandOverheadNs + _result.ServiceNs, _result.Bytes) { CompletedAtNs = fetchedAt });
+                CommandOverheadNs + _result.ServiceNs, _result.Bytes) { CompletedAtNs = fetchedAt });
     }
 
     /// <summary>What executing one command produced (a field, so executing allocates nothing).</summary>

@@ -31,6 +31,9 @@ public sealed partial class NvmeController
     /// </summary>
     public NvmeMediaModel? Media { get; set; }
 
+    /// <summary>Controller (firmware) time added to every command's service time; starts as the option's value.</summary>
+    public ulong CommandOverheadNs { get; set; }
+
     /// <summary>
     /// Link and DMA timing of each command (timed mode): without it the media model alone sets the
     /// completion time; with it the command's reads delay the media start and its writes the completion.
@@ -81,7 +84,7 @@ public sealed partial class NvmeController
             RecordError(sq.Id, cid, status, nsid);
             if (_log.IsEnabled(LogLevel.Debug)) Log.CommandFailed(_log, _name, sq.Id, cid, opcode, status, _result.Reason ?? "-");
         }
-        ulong service = _o.CommandOverheadNs + _result.ServiceNs;
+        ulong service = CommandOverheadNs + _result.ServiceNs;
         if (_inflightCount == _inflight.Length) Array.Resize(ref _inflight, _inflight.Length * 2); // grows with queue depth, not per command
         ref var e = ref _inflight[_inflightCount++];
         ulong before = 0, after = 0;

@@ -45,6 +45,7 @@ public sealed partial class NvmeController
     {
         if (options.Validate() is { } error) throw new ArgumentException($"NVMe controller {options.ControllerId}: {error}", nameof(options));
         _o = options;
+        CommandOverheadNs = options.CommandOverheadNs;
         Subsystem = subsystem;
         _log = logger ?? NullLogger.Instance;
         _name = $"nvme{options.ControllerId}";

@@ -1,0 +1,19 @@
+using PcieVirt.Devices.Driver;
+using PcieVirt.Hypervisor.Timing;
+
+namespace PcieVirt.Hypervisor.Paths;
+
+/// <summary>The workload and environment every path runs the same way.</summary>
+public sealed record PathOptions
+{
+    /// <summary>The workload (pattern, block size, depth, ops, seed, verify).</summary>
+    public WorkloadOptions Workload { get; init; } = new() { Pattern = WorkloadPattern.RandRead, BlockSize = 4096, IoDepth = 1, Ops = 1000, Seed = 1 };
+    /// <summary>The timing model's parameters.</summary>
+    public TimingParameters Timing { get; init; } = new();
+    /// <summary>The RAID volume all paths use; null = the first volume the model attaches to a VF.</summary>
+    public string? Volume { get; init; }
+    /// <summary>Size of the guest's virtual disk file on the software paths (bytes).</summary>
+    public ulong VirtualDiskBytes { get; init; } = 256UL << 20;
+    /// <summary>Guest RAM (bytes).</summary>
+    public ulong GuestMemoryBytes { get; init; } = 256UL << 20;
+}
