@@ -12,7 +12,7 @@ namespace PcieVirt.Cli;
 /// <summary>Parsed arguments of <c>pcievirt bench paths</c>.</summary>
 public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind> Paths, bool Json)
 {
-    public const string Usage = "usage: pcievirt bench paths [--model FILE] [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--verify] [--paths baremetal,vf,paravirtual,emulated] [--volume NAME] [--json]";
+    public const string Usage = "usage: pcievirt bench paths [--model FILE] [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--verify] [--paths baremetal,vf,paravirtual,emulated] [--volume NAME] [--media nand|optane|hdd] [--json]";
 
     /// <summary>Parses the words after <c>bench</c>; on failure returns null and a message naming the bad argument.</summary>
     public static (BenchArguments? Args, string? Error) Parse(IReadOnlyList<string> args)
@@ -21,13 +21,14 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
         var workload = new WorkloadOptions { Pattern = WorkloadPattern.RandRead, BlockSize = 4096, IoDepth = 1, Ops = 2000, Seed = 1 };
         var paths = Enum.GetValues<PathKind>().ToList();
         string? volume = null;
+        PcieVirt.Devices.Media.DriveKind? media = null;
         bool json = false;
         for (int i = 1; i < args.Count; i++)
         {
             string a = args[i];
             if (a == "--json") { json = true; continue; }
             if (a == "--verify") { workload = workload with { Verify = true }; continue; }
-            if (a is not ("--rw" or "--bs" or "--iodepth" or "--ops" or "--seed" or "--paths" or "--volume")) return (null, $"unknown argument '{a}'");
+            if (a is not ("--rw" or "--bs" or "--iodepth" or "--ops" or "--seed" or "--paths" or "--volume" or "--media")) return (null, $"unknown argument '{a}'");
             if (i + 1 >= args.Count) return (null, $"{a} needs a value");
             string v = args[++i];
             switch (a)
@@ -60,10 +61,20 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
                         if (!paths.Contains(k)) paths.Add(k);
                     }
                     break;
+                case "--media":
+                    media = v switch
+                    {
+                        "nand" => PcieVirt.Devices.Media.DriveKind.NvmeFlash,
+                        "optane" => PcieVirt.Devices.Media.DriveKind.Optane,
+                        "hdd" => PcieVirt.Devices.Media.DriveKind.Hdd,
+                        _ => null,
+                    };
+                    if (media is null) return (null, $"--media '{v}' is not one of nand, optane, hdd");
+                    break;
                 default: volume = v; break;
             }
         }
-        return (new BenchArguments(new PathOptions { Workload = workload, Volume = volume }, paths, json), null);
+        return (new BenchArguments(new PathOptions { Workload = workload, Volume = volume, Media = media }, paths, json), null);
     }
 }
 

@@ -11,7 +11,7 @@ namespace PcieVirt.Devices.Media;
 public sealed class PhysicalDrive : IBlockDevice, IDisposable
 {
     readonly IBlockStore _store;
-    readonly ILatencyModel _latency;
+    ILatencyModel _latency;
     readonly ILogger _log;
 
     /// <summary>Wraps a store and a latency model. <paramref name="blockSize"/> must be 512 or 4096.</summary>
@@ -49,7 +49,17 @@ public sealed class PhysicalDrive : IBlockDevice, IDisposable
 
     public string Name { get; }
 
-    public DriveKind Kind { get; }
+    public DriveKind Kind { get; private set; }
+
+    /// <summary>
+    /// Swaps the drive's media for another kind with the same contents (a what-if experiment: the same
+    /// array on Optane-class, NAND or disk media). <paramref name="latency"/> null takes the kind's default.
+    /// </summary>
+    public void ChangeMedia(DriveKind kind, ILatencyModel? latency = null, ulong seed = 0)
+    {
+        Kind = kind;
+        _latency = latency ?? DefaultLatency(kind, BlockCount, seed);
+    }
 
     public int BlockSize { get; }
 

@@ -15,7 +15,7 @@ internal static class BareMetalPath
 {
     public static PathResult Run(PlatformModel model, PathOptions o)
     {
-        var b = BenchHost.Boot(model, o.Timing, o.Volume);
+        var b = BenchHost.Boot(model, o);
         var t = o.Timing;
         if (!b.Device.AttachmentsOf(b.Device.Engine.FindVolume(b.Volume)!).Contains(0))
         {

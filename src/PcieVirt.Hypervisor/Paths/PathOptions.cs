@@ -14,6 +14,8 @@ public sealed record PathOptions
     public string? Volume { get; init; }
     /// <summary>Size of the guest's virtual disk file on the software paths (bytes).</summary>
     public ulong VirtualDiskBytes { get; init; } = 256UL << 20;
+    /// <summary>Drive media for the experiment (null: as the model says): the same array on other media.</summary>
+    public PcieVirt.Devices.Media.DriveKind? Media { get; init; }
     /// <summary>Guest RAM (bytes).</summary>
     public ulong GuestMemoryBytes { get; init; } = 256UL << 20;
 }

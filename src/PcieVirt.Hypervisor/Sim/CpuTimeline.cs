@@ -130,8 +130,8 @@ public sealed class CpuTimeline(SerialActor actor, LatencyBreakdown breakdown)
     /// </summary>
     public void ChargeOnly(IoComponent component, ulong ns)
     {
+        // Not captured: while reaping, the flight of a write (the CQ head doorbell) delays no I/O.
         for (int i = 0; i < _targetCount; i++) Breakdown.Charge(_targets[i], component, ns);
-        if (_capturing) _captured[(int)component] += ns;
     }
 
     /// <summary>Counts an exit of <paramref name="reason"/>.</summary>

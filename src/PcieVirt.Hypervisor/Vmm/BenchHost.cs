@@ -44,8 +44,16 @@ public sealed class BenchHost
     }
 
     /// <summary>Boots <paramref name="model"/> and prepares a bench on its first host.</summary>
-    public static BenchHost Boot(PlatformModel model, TimingParameters timing, string? volume) =>
-        new(PcieSystem.Boot(model), timing, volume);
+    public static BenchHost Boot(PlatformModel model, PcieVirt.Hypervisor.Paths.PathOptions options)
+    {
+        var b = new BenchHost(PcieSystem.Boot(model), options.Timing, options.Volume);
+        if (options.Media is { } kind)
+        {
+            int i = 0;
+            foreach (var d in b.Device.Engine.Drives) d.ChangeMedia(kind, seed: 0x5EED_0000UL + (ulong)i++);
+        }
+        return b;
+    }
 
     public PcieSystem System { get; }
     public HostSystem Host { get; }
