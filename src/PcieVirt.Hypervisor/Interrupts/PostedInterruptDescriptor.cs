@@ -1,8 +1,8 @@
 namespace PcieVirt.Hypervisor.Interrupts;
 
 /// <summary>
-/// A VT-d posted-interrupt descriptor (VT-d spec "Posted Interrupt Descriptor", §9.11 in rev. 3.x; operation
-/// §5.2 "Interrupt Posting"; the CPU side is Intel SDM Vol. 3C §30.6 "Posted-Interrupt Processing"), one per
+/// A VT-d posted-interrupt descriptor (VT-d rev. 5.10 §5.2.2 and format §9.11; operation §5.2.3
+/// "Interrupt-Posting Hardware Operation"; the CPU side is Intel SDM Vol. 3C "Posted-Interrupt Processing"), one per
 /// vCPU: the 256-bit Posted Interrupt Requests (PIR), Outstanding Notification (ON), Suppress Notification
 /// (SN), and the notification vector (NV) and destination (NDST) of the physical interrupt that tells the CPU
 /// to look at the descriptor. Allocation-free.
@@ -39,7 +39,7 @@ public sealed class PostedInterruptDescriptor
     public bool HasPending => (_pir[0] | _pir[1] | _pir[2] | _pir[3]) != 0;
 
     /// <summary>
-    /// What the remapping hardware does for a posted interrupt (VT-d §5.2.3 in rev. 3.x): set the PIR bit; then, if
+    /// What the remapping hardware does for a posted interrupt (VT-d §5.2.3): set the PIR bit; then, if
     /// ON and SN are both clear, set ON and send a notification event. Returns true when it sent one.
     /// (Urgent entries, which notify despite SN, are not modelled.)
     /// </summary>
@@ -55,7 +55,7 @@ public sealed class PostedInterruptDescriptor
     }
 
     /// <summary>
-    /// What the CPU does on VM entry or on receiving the notification vector in guest mode (SDM §30.6): clear
+    /// What the CPU does on VM entry or on receiving the notification vector in guest mode (SDM "Posted-Interrupt Processing"): clear
     /// ON, move every PIR bit into the virtual APIC's IRR and clear the PIR. Returns how many vectors moved.
     /// </summary>
     public int SyncTo(VirtualApic apic)

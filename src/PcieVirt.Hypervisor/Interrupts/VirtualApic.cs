@@ -3,8 +3,8 @@ using System.Numerics;
 namespace PcieVirt.Hypervisor.Interrupts;
 
 /// <summary>
-/// The interrupt-acceptance part of a virtual local APIC (Intel SDM Vol. 3A §11.8.4 and the virtual-interrupt
-/// delivery of Vol. 3C §30.2): 256-bit IRR (requested) and ISR (in service). Priority follows x86: a vector's
+/// The interrupt-acceptance part of a virtual local APIC (Intel SDM Vol. 3A "Interrupt Acceptance for Fixed
+/// Interrupts" and "Task and Processor Priorities"; Vol. 3C "Virtual-Interrupt Delivery"): 256-bit IRR (requested) and ISR (in service). Priority follows x86: a vector's
 /// priority class is vector &gt;&gt; 4; the highest requested vector is delivered only when its class is above
 /// the processor priority (the higher of the task-priority class and the class of the highest in-service
 /// vector). Vectors 0-15 are reserved for exceptions and are not accepted. Allocation-free.

@@ -4,8 +4,7 @@ using PcieVirt.Pci;
 namespace PcieVirt.Hypervisor.Iommu;
 
 /// <summary>
-/// An interrupt remapping table entry (IRTE; VT-d "Interrupt Remapping Table Entry", §9.10 (remapped) and
-/// §9.11 (posted) in rev. 3.x). Present entries accept messages only from <see cref="SourceId"/> (source-id
+/// An interrupt remapping table entry (IRTE; VT-d rev. 5.10 §9.9 for remapped and §9.10 for posted interrupts). Present entries accept messages only from <see cref="SourceId"/> (source-id
 /// validation of the full requester ID, SVT = 01b, SQ = 00b). A remapped entry turns the message into
 /// <see cref="Vector"/> for the APIC <see cref="Destination"/>; a posted entry records guest vector
 /// <see cref="Vector"/> in <see cref="PostedDescriptor"/>.

@@ -7,11 +7,12 @@ namespace PcieVirt.Hypervisor.Iommu;
 
 /// <summary>
 /// An Intel VT-d style IOMMU at the root complex (set it as <c>RootComplex.Iommu</c>).
-/// <para>DMA remapping (VT-d §3): a request's requester ID selects a context entry (root table by bus, context
-/// table by device/function, §3.4) naming a domain; the domain's second-level table translates the IOVA page by
-/// page with read/write permission (§3.7). Leaf translations are cached in an IOTLB tagged by (domain, page)
-/// with LRU replacement; a miss costs <see cref="IotlbMissPenaltyNs"/> (the page walk) which the root complex
-/// adds to its DMA stall time. Changing mappings invalidates the affected entries (§6.5).</para>
+/// <para>DMA remapping (VT-d rev. 5.10 §3): a request's requester ID selects a context entry (root table by bus,
+/// context table by device/function, legacy mode §3.4.2) naming a domain or pass-through (§3.9); the domain's
+/// second-stage table translates the IOVA page by page with read/write permission (§3.7). Leaf translations are
+/// cached in an IOTLB (§6.2.4) tagged by (domain, page) with LRU replacement; a miss costs
+/// <see cref="IotlbMissPenaltyNs"/> (the page walk) which the root complex adds to its DMA stall time. Changing
+/// mappings invalidates the affected entries (§6.5).</para>
 /// <para>Interrupt remapping (VT-d §5.1): MSI writes in remappable format carry a handle into the interrupt
 /// remapping table; the entry (after source-id validation) either remaps the message or posts it into a
 /// vCPU's posted-interrupt descriptor (§5.2). Compatibility-format messages pass through unless
@@ -33,9 +34,11 @@ public sealed class Iommu : IDmaRemapper
     const ulong PageMask = 0xFFF;
     const int PageShift = 12;
 
-    // VT-d §5.1.2.2 "Interrupt Requests in Remappable Format": address bits 31:20 = FEEh, 19:5 = handle[14:0],
-    // bit 4 = Interrupt Format (1 = remappable), bit 3 = SubHandle Valid, bit 2 = handle[15]. With SHV set the
-    // table index is handle + data[15:0] (the subhandle), so one handle can serve a block of MSI vectors.
+    // VT-d rev. 5.10 §5.1.2.2 "Interrupt Requests in Remappable Format" (the layout we follow): address bits
+    // 31:20 = FEEh, 19:5 = handle[14:0], bit 4 = Interrupt Format (1 = remappable), bit 3 = SubHandle Valid (SHV),
+    // bit 2 = handle[15], bits 1:0 ignored. With SHV set, data bits 15:0 are a subhandle added to the handle
+    // (§5.1.3: index = handle + subhandle, so one address can serve a block of MSI vectors) and data bits 31:16
+    // are reserved (must be 0); with SHV clear the data is ignored.
     const ulong FormatRemappable = 1UL << 4;
     const ulong SubHandleValid = 1UL << 3;
 
@@ -67,6 +70,13 @@ public sealed class Iommu : IDmaRemapper
         _faults = new IommuFault[faultLogDepth];
         _log = logger ?? NullLogger.Instance;
         _passThrough = new IommuDomain(this, 0, "pass-through", passThrough: true);
+    }
+
+    /// <summary>An IOMMU whose IOTLB capacity and miss penalty come from the timing table (iotlb_entries, iotlb_miss_penalty_ns).</summary>
+    public static Iommu FromTiming(Timing.TimingParameters timing, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(timing);
+        return new Iommu((int)timing[Timing.TimingParameter.IotlbEntries], timing[Timing.TimingParameter.IotlbMissPenalty], logger: logger);
     }
 
     /// <summary>IOTLB capacity in 4 KiB entries.</summary>
@@ -270,7 +280,7 @@ public sealed class Iommu : IDmaRemapper
         hostData = 0;
         if ((address & FormatRemappable) == 0)
         {
-            // Compatibility format (VT-d §5.1.2.1): the message is an ordinary xAPIC MSI.
+            // Compatibility format (VT-d §5.1.2.1): the message is an ordinary xAPIC MSI (interrupt format bit clear).
             if (BlockCompatibilityFormat) return BlockInterrupt(requester, address, IommuFaultReason.CompatibilityFormatBlocked);
             InterruptsPassedThrough++;
             hostAddress = address;
@@ -279,7 +289,11 @@ public sealed class Iommu : IDmaRemapper
             return InterruptRemapOutcome.PassThrough;
         }
         int index = (int)((address >> 5) & 0x7FFF) | (int)(((address >> 2) & 1) << 15);
-        if ((address & SubHandleValid) != 0) index += (int)(data & 0xFFFF);
+        if ((address & SubHandleValid) != 0)
+        {
+            if ((data >> 16) != 0) return BlockInterrupt(requester, address, IommuFaultReason.InterruptRequestReserved);
+            index += (int)(data & 0xFFFF);
+        }
         if ((uint)index >= (uint)_irt.Length) return BlockInterrupt(requester, address, IommuFaultReason.InterruptIndexOutOfRange);
         ref readonly var e = ref _irt[index];
         if (!e.Present) return BlockInterrupt(requester, address, IommuFaultReason.InterruptEntryNotPresent);

@@ -3,7 +3,7 @@ using PcieVirt.Hypervisor.Memory;
 namespace PcieVirt.Hypervisor.Iommu;
 
 /// <summary>
-/// An IOMMU domain (VT-d §3.2 "Domains and Address Translation"): an I/O virtual address space, a second-level
+/// An IOMMU domain (VT-d rev. 5.10 §3.2 "Domains and Address Translation"): an I/O virtual address space, a second-stage
 /// table from IOVA to host physical address with read/write permissions per 4 KiB page, shared by the functions
 /// attached to it. Usually one per guest (the guest-physical addresses its assigned VFs use are the IOVAs).
 /// </summary>
@@ -30,8 +30,8 @@ public sealed class IommuDomain
     public string Name { get; }
 
     /// <summary>
-    /// True for the pass-through (identity) domain of host-owned functions (VT-d context entry translation type
-    /// 10b): IOVA = host address, no table walk and no IOTLB use. It cannot be mapped.
+    /// True for the pass-through (identity) domain of host-owned functions (VT-d §3.9; legacy context entry
+    /// translation type 10b): IOVA = host address, no table walk and no IOTLB use. It cannot be mapped.
     /// </summary>
     public bool IsPassThrough { get; }
 
@@ -62,7 +62,7 @@ public sealed class IommuDomain
         if (IsPassThrough) throw new InvalidOperationException($"domain '{Name}' is pass-through: it has no table to unmap from");
         RadixPageTable.CheckRange(iova, size, $"domain '{Name}' unmap");
         for (ulong off = 0; off < size; off += RadixPageTable.PageSize) _table.Clear(iova + off);
-        // Page-selective invalidation (VT-d §6.5 IOTLB invalidation): software must flush after changing a present entry.
+        // Page-selective invalidation (VT-d §6.5.2.3 IOTLB Invalidate): software must flush after changing a present entry.
         _owner.InvalidateRange(this, iova, size);
     }
 

@@ -3,8 +3,8 @@ using PcieVirt.Pci;
 namespace PcieVirt.Hypervisor.Iommu;
 
 /// <summary>
-/// Why the IOMMU refused a request. The VT-d non-recoverable fault reason each one corresponds to (VT-d spec
-/// Appendix A, "Non-Recoverable Fault Reason Encodings") is given in brackets.
+/// Why the IOMMU refused a request. The VT-d non-recoverable fault reason each one corresponds to (VT-d rev. 5.10
+/// §7.1.3 "Fault Conditions and Remapping Hardware Behavior for Various Requests") is given in brackets.
 /// </summary>
 public enum IommuFaultReason
 {
@@ -16,7 +16,7 @@ public enum IommuFaultReason
     ReadNotPermitted,
     /// <summary>A write to a page mapped without write permission [5h].</summary>
     WriteNotPermitted,
-    /// <summary>The request is empty or crosses a 4 KiB boundary (a malformed TLP, §2.2.7 of the PCIe Base Spec).</summary>
+    /// <summary>The request is empty or crosses a 4 KiB boundary (PCIe Base Spec §2.2.7 forbids it; VT-d §3.13).</summary>
     Malformed,
     /// <summary>A compatibility-format interrupt while those are blocked [25h].</summary>
     CompatibilityFormatBlocked,
@@ -26,6 +26,8 @@ public enum IommuFaultReason
     InterruptEntryNotPresent,
     /// <summary>The requester ID does not match the entry's source-id [26h].</summary>
     InterruptSourceIdMismatch,
+    /// <summary>A remappable request with SHV set carries non-zero data bits 31:16 (reserved) [20h].</summary>
+    InterruptRequestReserved,
 }
 
 /// <summary>A recorded IOMMU fault: who asked, for which address, read or write, and why it was refused.</summary>

@@ -35,7 +35,7 @@ public sealed record EptTrapRegion(int Id, string Name, ulong GuestAddress, ulon
 
 /// <summary>
 /// A second-level (guest-physical to host-physical) translation table in the manner of Intel EPT (SDM
-/// Vol. 3C §29.3): 4 KiB pages in a 4-level radix table of 512-entry nodes. Each page is guest RAM (read
+/// Vol. 3C, "The Extended Page Table Mechanism (EPT)"): 4 KiB pages in a 4-level radix table of 512-entry nodes. Each page is guest RAM (read
 /// or read/write), a pass-through MMIO page of an assigned function, or a trap page of an emulated device
 /// region. Translation walks the table (four array lookups) and allocates nothing.
 /// </summary>

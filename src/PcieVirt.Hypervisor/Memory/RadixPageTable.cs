@@ -2,7 +2,7 @@ namespace PcieVirt.Hypervisor.Memory;
 
 /// <summary>
 /// A 4-level radix table of 512-entry nodes over a 48-bit address space, 4 KiB leaves: the shape of
-/// x86 EPT (Intel SDM Vol. 3C §29.3.2) and of VT-d second-level tables (VT-d §3.7 / §9.8). Why this
+/// x86 EPT (Intel SDM Vol. 3C, "EPT Translation Mechanism") and of VT-d second-stage tables (VT-d rev. 5.10 §3.7, §9.8). Why this
 /// structure: a lookup is four array indexings with no hashing, no search and no allocation, the cost
 /// does not depend on how many regions are mapped, and it is the structure students meet in the specs.
 /// A leaf entry is an opaque non-zero <see cref="ulong"/> chosen by the owner; 0 means not present.

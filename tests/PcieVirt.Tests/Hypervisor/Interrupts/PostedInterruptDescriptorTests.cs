@@ -3,7 +3,7 @@ using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Hypervisor.Interrupts;
 
-/// <summary>Posted-interrupt descriptor: PIR, ON and SN (VT-d §5.2, SDM Vol. 3C §30.6).</summary>
+/// <summary>Posted-interrupt descriptor: PIR, ON and SN (VT-d §5.2.2-5.2.3, SDM Vol. 3C "Posted-Interrupt Processing").</summary>
 [TestFixture]
 public class PostedInterruptDescriptorTests
 {

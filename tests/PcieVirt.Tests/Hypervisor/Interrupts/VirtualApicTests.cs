@@ -3,7 +3,7 @@ using PcieVirt.Tests.Support;
 
 namespace PcieVirt.Tests.Hypervisor.Interrupts;
 
-/// <summary>The virtual APIC's IRR/ISR and x86 priority rules (SDM Vol. 3A §11.8.3-11.8.5).</summary>
+/// <summary>The virtual APIC's IRR/ISR and x86 priority rules (SDM Vol. 3A "Task and Processor Priorities", "Interrupt Acceptance for Fixed Interrupts").</summary>
 [TestFixture]
 public class VirtualApicTests
 {

@@ -134,6 +134,16 @@ public class IommuDmaTests
     }
 
     [Test]
+    public void FromTiming_TakesCapacityAndPenaltyFromTheTable()
+    {
+        var t = new PcieVirt.Hypervisor.Timing.TimingParameters()
+            .With(PcieVirt.Hypervisor.Timing.TimingParameter.IotlbEntries, 128)
+            .With(PcieVirt.Hypervisor.Timing.TimingParameter.IotlbMissPenalty, 330);
+        var iommu = Vtd.FromTiming(t);
+        Assert.That((iommu.IotlbCapacity, iommu.IotlbMissPenaltyNs), Is.EqualTo((128, 330UL)));
+    }
+
+    [Test]
     public void Iotlb_ReplacesTheLeastRecentlyUsedEntry()
     {
         var iommu = new Vtd(iotlbEntries: 3);

@@ -61,6 +61,18 @@ public class IommuInterruptRemapTests
     }
 
     [Test]
+    public void SubHandleValid_WithReservedDataBits_IsBlocked()
+    {
+        var iommu = new Vtd();
+        iommu.SetIrte(1, InterruptRemapEntry.Remapped(Vf, 0x70, 0));
+        ulong shv = Vtd.RemappableMsiAddress(1) | 0x8;
+        Assert.That(iommu.RemapInterrupt(Vf, shv, 0x1_0000, out _, out _), Is.EqualTo(InterruptRemapOutcome.Blocked));
+        Assert.That(iommu.LastFault!.Value.Reason, Is.EqualTo(IommuFaultReason.InterruptRequestReserved));
+        Assert.That(iommu.RemapInterrupt(Vf, Vtd.RemappableMsiAddress(1), 0x1_0000, out _, out _), Is.EqualTo(InterruptRemapOutcome.Remapped),
+            "with SHV clear the data is ignored");
+    }
+
+    [Test]
     public void WrongSource_NotPresent_OutOfRange_AreBlockedWithTheirReason()
     {
         var iommu = new Vtd(interruptRemapEntries: 16);
