@@ -136,6 +136,8 @@ public sealed class VirtioBlkDevice
 
     void Finish(VirtioBlkRequest request, byte status, uint written)
     {
+        // After DEVICE_NEEDS_RESET the driver may assume nothing about in-flight requests (§2.1.1); we touch no more guest memory.
+        if (Queue.IsBroken) return;
         Span<byte> b = stackalloc byte[1];
         b[0] = status;
         _memory.Write(request.StatusGpa, b);

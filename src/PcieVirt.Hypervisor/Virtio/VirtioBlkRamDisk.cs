@@ -33,6 +33,12 @@ public sealed class VirtioBlkRamDisk : IVirtioBlkBackend
     {
         byte status = VirtioBlkStatus.Ok;
         long offset = (long)request.Sector * VirtioBlkLayout.SectorSize;
+        // The device checked against its own capacity; a disk smaller than that fails the request rather than the host.
+        if (request.Sector > CapacitySectors || request.DataLength > _disk.LongLength - offset)
+        {
+            device.Complete(request, VirtioBlkStatus.IoErr);
+            return;
+        }
         switch (request.Type)
         {
             case VirtioBlkRequestType.In:

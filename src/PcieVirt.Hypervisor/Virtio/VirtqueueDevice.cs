@@ -220,14 +220,12 @@ public sealed class VirtqueueDevice
         bool inIndirect = false;
         bool seenWritable = false;
         int index = head;
-        // Every descriptor visited counts, so a loop (in the main table or in an indirect one) ends as "too long";
-        // §2.7.5.3.1 bounds a chain, indirect part included, by the queue size.
-        int limit = Math.Min(Addresses.QueueSize, MaxChainLength) + 1; // + the indirect descriptor itself
+        // Every buffer descriptor visited counts, so a loop (in the main table or in an indirect one) ends as "too
+        // long"; §2.7.5.3.1 bounds a chain, indirect part included, by the queue size. The indirect descriptor itself
+        // is not counted, and there is at most one (no NEXT beside it, no nesting).
         Span<byte> d = stackalloc byte[DescriptorSize];
-        for (int visited = 0; ; visited++)
+        while (true)
         {
-            if (visited >= limit)
-                return MarkBroken($"chain at head {head} is longer than {limit - 1} descriptors (loop or too long)");
             if (index >= tableSize)
                 return MarkBroken($"chain at head {head}: descriptor index {index} out of range ({tableSize} entries{(inIndirect ? ", indirect" : "")})");
             if (!_memory.Read(table + (ulong)(index * DescriptorSize), d))
@@ -269,7 +267,7 @@ public sealed class VirtqueueDevice
             if (readable + writable > uint.MaxValue)
                 return MarkBroken($"chain at head {head}: total length exceeds 2^32 bytes");
             if (count == _segments.Length)
-                return MarkBroken($"chain at head {head} has more than {_segments.Length} buffers");
+                return MarkBroken($"chain at head {head} is longer than {_segments.Length} descriptors (loop or too long)");
             seenWritable |= isWritable;
             _segments[count++] = new VirtqSegment(addr, len, isWritable);
             if ((flags & VirtqDescriptorFlags.Next) == 0) return true;
