@@ -32,13 +32,15 @@ public sealed class VirtioBlkRamDisk : IVirtioBlkBackend
     public void Submit(VirtioBlkDevice device, VirtioBlkRequest request)
     {
         byte status = VirtioBlkStatus.Ok;
-        long offset = (long)request.Sector * VirtioBlkLayout.SectorSize;
+        bool transfers = request.Type is VirtioBlkRequestType.In or VirtioBlkRequestType.Out;
         // The device checked against its own capacity; a disk smaller than that fails the request rather than the host.
-        if (request.Sector > CapacitySectors || request.DataLength > _disk.LongLength - offset)
+        if (transfers && (request.Sector > CapacitySectors
+            || request.DataLength > _disk.LongLength - (long)request.Sector * VirtioBlkLayout.SectorSize))
         {
             device.Complete(request, VirtioBlkStatus.IoErr);
             return;
         }
+        long offset = transfers ? (long)request.Sector * VirtioBlkLayout.SectorSize : 0;
         switch (request.Type)
         {
             case VirtioBlkRequestType.In:

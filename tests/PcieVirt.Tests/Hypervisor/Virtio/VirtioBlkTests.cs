@@ -252,4 +252,39 @@ public class VirtioBlkTests
             Assert.That(vq.TryGetUsed(out _, out _), Is.False);
         });
     }
+
+    [Test]
+    public void AfterTheQueueBreaks_LateCompletions_WriteNothing()
+    {
+        var backend = new DeferredBackend();
+        var rig = Build(backend: backend);
+        rig.Driver.TrySubmit(VirtioBlkRequestType.Flush, 0, 0, 0, 1);
+        rig.Driver.PublishBatch();
+        rig.Device.OnKick();
+        Assert.That(backend.Pending, Has.Count.EqualTo(1));
+        // Next, a chain whose header is in a writable descriptor breaks the queue.
+        Assert.That(rig.Driver.Queue.TryAddChain([], [new(0x20000, 17)], out _), Is.True);
+        rig.Driver.Queue.Publish();
+        rig.Device.OnKick();
+        Assert.That(rig.Device.Status, Is.EqualTo(VirtioDeviceStatus.DeviceNeedsReset));
+        byte[] before = Snapshot(rig.Memory);
+        Assert.DoesNotThrow(() => backend.Pending[0].Device.Complete(backend.Pending[0].Request, VirtioBlkStatus.Ok));
+        Assert.That(Snapshot(rig.Memory), Is.EqualTo(before));
+        Assert.That(rig.Interrupts, Is.Zero);
+    }
+
+    [Test]
+    public void RamDiskSmallerThanTheAdvertisedCapacity_FailsTheRequest_NotTheHost()
+    {
+        var (memory, allocator) = Guest();
+        var driver = new VirtioBlkGuestDriver(allocator, 8);
+        var disk = new VirtioBlkRamDisk(memory, 8);
+        var device = new VirtioBlkDevice(memory, driver.Queue.Addresses, driver.Features, 64, Serial, disk);
+        ulong buf = allocator.Allocate(1024);
+        driver.TrySubmit(VirtioBlkRequestType.Out, 7, buf, 1024, 1); // sectors 7-8: the disk has 0-7
+        driver.TrySubmit(VirtioBlkRequestType.In, 7, buf, 512, 2);
+        driver.PublishBatch();
+        device.OnKick();
+        Assert.That(Drain(driver), Is.EqualTo(new[] { (1L, VirtioBlkStatus.IoErr), (2L, VirtioBlkStatus.Ok) }));
+    }
 }
