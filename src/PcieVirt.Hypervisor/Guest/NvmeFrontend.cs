@@ -28,7 +28,6 @@ public sealed class NvmeFrontend : IBlockFrontend, INvmeCommandObserver
     readonly ulong[] _buffers;
     readonly NvmeDriver.PrpMapping[] _prps;
     readonly int[] _slotOfCid = new int[65536];
-    readonly ushort _controllerId;
     LatencyBreakdown? _breakdown;
     ulong _firmwareNs;
 
@@ -57,7 +56,6 @@ public sealed class NvmeFrontend : IBlockFrontend, INvmeCommandObserver
             _buffers[i] = driver.Memory.Allocate((ulong)ioBytes, 4096);
             _prps[i] = driver.BuildPrps(_buffers[i], ioBytes);
         }
-        _controllerId = driver.Controller?.ControllerId ?? 0;
     }
 
     public string Name { get; }
@@ -99,9 +97,15 @@ public sealed class NvmeFrontend : IBlockFrontend, INvmeCommandObserver
         return true;
     }
 
-    public void AfterReap(CpuTimeline cpu) { }
+    public void AfterReap(CpuTimeline cpu) => OnAfterReap?.Invoke(cpu);
 
-    public void Idle(CpuTimeline cpu) { }
+    public void Idle(CpuTimeline cpu) => OnIdle?.Invoke(cpu);
+
+    /// <summary>What the OS does after handling completions (acknowledge the interrupt: EOI), per platform.</summary>
+    public Action<CpuTimeline>? OnAfterReap { get; set; }
+
+    /// <summary>What the CPU does when it goes idle waiting (a guest's HLT exit), per platform.</summary>
+    public Action<CpuTimeline>? OnIdle { get; set; }
 
     /// <summary>
     /// Charges device-side time of this frontend's commands to <paramref name="breakdown"/> (link, firmware,

@@ -15,6 +15,7 @@ public static class PathBench
     public static PathResult Run(PathKind kind, PlatformModel model, PathOptions options) => kind switch
     {
         PathKind.BareMetal => BareMetalPath.Run(model, options),
+        PathKind.Vf => VfPath.Run(model, options),
         _ => throw new NotSupportedException($"the {kind.Key()} path is not built yet"),
     };
 
