@@ -165,6 +165,40 @@ public sealed class Iommu : IDmaRemapper
     /// <summary>The domain <paramref name="requester"/> is attached to, or null.</summary>
     public IommuDomain? DomainOf(Bdf requester) => _context[requester.Bus]?[requester.DevFn];
 
+    /// <summary>
+    /// A listing for teaching and debugging: the context entries (requester → domain), each domain's mapped
+    /// runs, the present interrupt remapping entries and the counters.
+    /// </summary>
+    public string Describe()
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine("context entries:");
+        for (int bus = 0; bus < 256; bus++)
+        {
+            var table = _context[bus];
+            if (table == null) continue;
+            for (int devfn = 0; devfn < 256; devfn++)
+                if (table[devfn] is { } d) sb.AppendLine($"  {Bdf.FromBusDevFn(bus, devfn)} -> {d}");
+        }
+        foreach (var d in _domains)
+        {
+            sb.AppendLine($"domain {d.Id} '{d.Name}':");
+            foreach (var line in d.DescribeMappings()) sb.AppendLine("  " + line);
+        }
+        sb.AppendLine("interrupt remapping entries:");
+        for (int i = 0; i < _irt.Length; i++)
+        {
+            var e = _irt[i];
+            if (!e.Present) continue;
+            sb.AppendLine(e.PostedDescriptor is null
+                ? $"  {i}: source {e.SourceId} remapped -> vector 0x{e.Vector:x2} destination {e.Destination}"
+                : $"  {i}: source {e.SourceId} posted -> guest vector 0x{e.Vector:x2}");
+        }
+        sb.AppendLine($"IOTLB: {IotlbCount}/{IotlbCapacity} entries, {IotlbHits} hits, {IotlbMisses} misses, miss penalty {IotlbMissPenaltyNs} ns");
+        sb.AppendLine($"faults: {TotalFaults}");
+        return sb.ToString();
+    }
+
     /// <summary>True when the IOTLB holds a translation of <paramref name="iova"/>'s page in <paramref name="domain"/>.</summary>
     public bool IotlbContains(IommuDomain domain, ulong iova) => _iotlb.Contains(domain.Id, iova >> PageShift);
 

@@ -78,6 +78,27 @@ public sealed class IommuDomain
 
     internal ulong Walk(ulong iova) => _table.Lookup(iova);
 
+    /// <summary>One line per run of contiguous IOVA pages with the same permissions and contiguous host pages (for listings).</summary>
+    public IEnumerable<string> DescribeMappings()
+    {
+        ulong start = 0, end = 0, first = 0;
+        bool open = false;
+        foreach (var (page, e) in _table.Present())
+        {
+            if (open && page == end && (e & ~FrameMask) == (first & ~FrameMask) && (e & FrameMask) - (first & FrameMask) == page - start)
+            {
+                end = page + RadixPageTable.PageSize;
+                continue;
+            }
+            if (open) yield return Run(start, end, first);
+            (start, end, first, open) = (page, page + RadixPageTable.PageSize, e, true);
+        }
+        if (open) yield return Run(start, end, first);
+    }
+
+    static string Run(ulong start, ulong end, ulong e) =>
+        $"0x{start:x10}-0x{end - 1:x10} -> host 0x{e & FrameMask:x10} {((e & ReadBit) != 0 ? "r" : "-")}{((e & WriteBit) != 0 ? "w" : "-")}";
+
     /// <inheritdoc/>
     public override string ToString() => IsPassThrough ? $"{Name} (pass-through)" : $"{Name} (domain {Id}, {MappedPages} pages)";
 }

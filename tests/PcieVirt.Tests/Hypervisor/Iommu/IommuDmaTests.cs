@@ -202,6 +202,24 @@ public class IommuDmaTests
     }
 
     [Test]
+    public void Describe_ListsContextsRunsAndInterruptEntries()
+    {
+        var iommu = new Vtd();
+        var d = iommu.CreateDomain("guest1");
+        d.Map(0, 0x20_0000, 4 * Page);
+        d.Map(4 * Page, 0x90_0000, Page, write: false); // not host-contiguous and read-only: a second run
+        iommu.Attach(Vf, d);
+        iommu.AttachPassThrough(Pf);
+        iommu.SetIrte(3, InterruptRemapEntry.Remapped(Vf, 0x61, 2));
+        var lines = iommu.Describe().Split('\n').Select(l => l.TrimEnd()).ToArray();
+        Assert.That(lines, Does.Contain($"  {Pf} -> pass-through (pass-through)"));
+        Assert.That(lines, Does.Contain($"  {Vf} -> guest1 (domain 1, 5 pages)"));
+        Assert.That(lines, Does.Contain("  0x0000000000-0x0000003fff -> host 0x0000200000 rw"));
+        Assert.That(lines, Does.Contain("  0x0000004000-0x0000004fff -> host 0x0000900000 r-"));
+        Assert.That(lines, Does.Contain($"  3: source {Vf} remapped -> vector 0x61 destination 2"));
+    }
+
+    [Test]
     public void FaultLog_KeepsTheMostRecent_AndTheTotal()
     {
         var iommu = new Vtd(faultLogDepth: 3);
