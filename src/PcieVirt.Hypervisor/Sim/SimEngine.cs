@@ -60,6 +60,7 @@ public sealed class SimEngine
     /// <summary>Schedules <paramref name="handler"/> at <paramref name="time"/> (not before now).</summary>
     public void Schedule(ulong time, ISimEventHandler handler, int tag, long argument = 0)
     {
+        ArgumentNullException.ThrowIfNull(handler);
         if (time < Now) throw new ArgumentOutOfRangeException(nameof(time), $"event at {time} ns is in the past (now {Now} ns)");
         if (_count == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
         int i = _count++;
@@ -75,7 +76,13 @@ public sealed class SimEngine
     }
 
     /// <summary>Schedules <paramref name="handler"/> <paramref name="delay"/> ns from now.</summary>
-    public void After(ulong delay, ISimEventHandler handler, int tag, long argument = 0) => Schedule(Now + delay, handler, tag, argument);
+    public void After(ulong delay, ISimEventHandler handler, int tag, long argument = 0)
+    {
+        // Without this check a huge delay would wrap around and be reported as "in the past".
+        if (delay > ulong.MaxValue - Now)
+            throw new ArgumentOutOfRangeException(nameof(delay), $"an event {delay} ns after {Now} ns is beyond the end of virtual time");
+        Schedule(Now + delay, handler, tag, argument);
+    }
 
     static bool Before(in Event a, in Event b) => a.Time < b.Time || (a.Time == b.Time && a.Sequence < b.Sequence);
 
@@ -110,7 +117,11 @@ public sealed class SimEngine
         return true;
     }
 
-    /// <summary>Runs events until <paramref name="done"/> holds or nothing is pending; false if it stopped for lack of events.</summary>
+    /// <summary>
+    /// Runs events until <paramref name="done"/> holds (true). False when it stopped first because nothing was
+    /// pending or the next event lies after <paramref name="limitNs"/> (events at the limit still run; the
+    /// clock stays at the last event run).
+    /// </summary>
     public bool RunUntil(Func<bool> done, ulong limitNs = ulong.MaxValue)
     {
         while (!done())
