@@ -128,7 +128,7 @@ public sealed partial class TimingParameters
         new(TimingParameter.MaxPayloadSize, "mps_bytes", TimingUnit.Bytes, 256, 128, 4_096, "typical server default (pcie-model)") { PowerOfTwo = true },
         new(TimingParameter.TlpOverheadWrite, "tlp_overhead_write_bytes", TimingUnit.Bytes, 24, 20, 32, "MWr 64-bit with framing and DLLP (pcie-model)"),
         new(TimingParameter.TlpOverheadRead, "tlp_overhead_read_bytes", TimingUnit.Bytes, 24, 20, 32, "MRd 64-bit with framing and DLLP (pcie-model)"),
-        new(TimingParameter.TlpOverheadCompletion, "tlp_overhead_completion_bytes", TimingUnit.Bytes, 20, 16, 28, "CplD with framing and DLLP (pcie-model)"),
+        new(TimingParameter.TlpOverheadCompletion, "tlp_overhead_completion_bytes", TimingUnit.Bytes, 20, 20, 28, "CplD with framing and DLLP (pcie-model)"),
         new(TimingParameter.ControllerFirmware, "controller_firmware_ns", TimingUnit.Nanoseconds, 2_000, 0, 30_000, "assumption: hardware in the data path adds 2-3 us (FAST'26 DPU, BM-Store FPGA)"),
         new(TimingParameter.OsIoSubmit, "os_io_submit_ns", TimingUnit.Nanoseconds, 1_500, 500, 5_000, "native stack 3.8 us = 12.7 - 8.9 us (Hajnoczi 2020 on Optane), split"),
         new(TimingParameter.OsIoComplete, "os_io_complete_ns", TimingUnit.Nanoseconds, 2_300, 500, 5_000, "native stack remainder; interrupt path ~3 us over polling (Yang FAST'12)"),
