@@ -47,14 +47,25 @@ public sealed partial class TimingParameters
         return found.Count == 0;
     }
 
-    /// <summary>The <paramref name="count"/> table names closest to <paramref name="name"/> (edit distance, then table order).</summary>
+    /// <summary>
+    /// The <paramref name="count"/> table names closest to <paramref name="name"/>: names containing it
+    /// first, then by edit distance to the name or to its stem without the unit suffix, then table order.
+    /// </summary>
     public static IReadOnlyList<string> NearestNames(string name, int count)
     {
         ArgumentNullException.ThrowIfNull(name);
         var lower = name.ToLowerInvariant();
-        return Table.Select((p, i) => (p.Name, Distance: EditDistance(lower, p.Name), Index: i))
+        return Table.Select((p, i) => (p.Name, Distance: Closeness(lower, p.Name), Index: i))
             .OrderBy(x => x.Distance).ThenBy(x => x.Index)
             .Take(count).Select(x => x.Name).ToList().AsReadOnly();
+    }
+
+    static int Closeness(string query, string name)
+    {
+        if (query.Length > 0 && name.Contains(query, StringComparison.Ordinal)) return 0;
+        var stem = name.EndsWith("_ns", StringComparison.Ordinal) ? name[..^3]
+            : name.EndsWith("_bytes", StringComparison.Ordinal) ? name[..^6] : name;
+        return Math.Min(EditDistance(query, name), EditDistance(query, stem));
     }
 
     // Levenshtein distance over the short parameter names.

@@ -67,6 +67,9 @@ public class TimingParametersTests
     {
         Assert.That(TimingParameters.NearestNames("vmexit_round_trip_ns", 3)[0], Is.EqualTo("vmexit_roundtrip_ns"));
         Assert.That(TimingParameters.NearestNames("EOI_EXIT_NS", 1), Is.EqualTo(new[] { "eoi_exit_ns" }));
+        Assert.That(TimingParameters.NearestNames("mps", 1), Is.EqualTo(new[] { "mps_bytes" }), "a name containing the query");
+        Assert.That(TimingParameters.NearestNames("kick_ns", 1), Is.EqualTo(new[] { "kick_exit_ns" }));
+        Assert.That(TimingParameters.NearestNames("iotlb", 2), Is.EqualTo(new[] { "iotlb_miss_penalty_ns", "iotlb_entries" }));
     }
 
     // ─────────────────────────── model files ───────────────────────────
