@@ -161,6 +161,47 @@ public class SimEngineTests
         Assert.That(e.Step(), Is.False);
     }
 
+    /// <summary>A source with work due at 100 that it can only do once unblocked (a full queue drained by an event).</summary>
+    sealed class BlockedSource(SimEngine engine) : ITimedSource, ISimEventHandler
+    {
+        public bool Unblocked, Done;
+        public readonly List<ulong> RanAt = [];
+        public ulong NextEventNs => Done ? ulong.MaxValue : 100;
+        public void RunDue()
+        {
+            RanAt.Add(engine.Now);
+            if (Unblocked) Done = true;
+        }
+        public void OnEvent(int tag, long argument) => Unblocked = true;
+    }
+
+    [Test]
+    public void BlockedSource_DoesNotStopTime_AndIsRetriedAfterTheNextEvent()
+    {
+        var e = new SimEngine();
+        var s = new BlockedSource(e);
+        e.AddSource(s);
+        e.Schedule(500, s, 0);
+        // Bounded stepping: a source that stays due must not make the engine spin at t = 100.
+        for (int i = 0; i < 10 && !s.Done; i++) Assert.That(e.Step(), Is.True);
+        Assert.That(s.Done, Is.True);
+        Assert.That(s.RanAt, Is.EqualTo(new ulong[] { 100, 500, 500 }), "at its time, when time moved to the event, after the event");
+        Assert.That(e.Now, Is.EqualTo(500));
+        Assert.That(e.Step(), Is.False);
+    }
+
+    [Test]
+    public void BlockedSource_WithNothingElsePending_StepReturnsFalse()
+    {
+        var e = new SimEngine();
+        var s = new BlockedSource(e);
+        e.AddSource(s);
+        Assert.That(e.Step(), Is.True, "runs the source once at its time");
+        Assert.That(e.Step(), Is.False, "blocked and no event can unblock it");
+        Assert.That(e.RunUntil(() => s.Done), Is.False);
+        Assert.That(s.RanAt, Is.EqualTo(new ulong[] { 100 }));
+    }
+
     [Test]
     public void RunUntil_StopsWhenDone()
     {
