@@ -101,6 +101,17 @@ public class TimingParametersTests
     }
 
     [Test]
+    public void Model_TimingNullOrEmpty_GivesTheDefaults()
+    {
+        foreach (var timing in new[] { "null", "{}" })
+        {
+            var model = Parse(timing).GetModelOrThrow();
+            Assert.That(model.Timing, Is.Empty, timing);
+            Assert.That(TimingParameters.FromModel(model).Overrides(), Is.Empty, timing);
+        }
+    }
+
+    [Test]
     public void Model_Timing_OverridesByName_OthersKeepDefaults()
     {
         const string timing = "{\n    \"vmexit_roundtrip_ns\": 700,\n    \"pcie_gen\": 4,\n    \"apicv\": 0\n  }";
