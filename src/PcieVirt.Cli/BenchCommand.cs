@@ -90,7 +90,7 @@ public static class BenchCommand
         var results = new List<PathResult>();
         try
         {
-            var timing = new TimingParameters(); // MERGE: TimingParameters.FromModel(model)
+            var timing = TimingParameters.FromModel(model);
             var options = args.Options with { Timing = timing };
             foreach (var k in args.Paths) results.Add(PathBench.Run(k, model, options));
         }

@@ -31,13 +31,17 @@ public sealed class SerialActor(string name, bool isHostCpu)
         return start;
     }
 
-    /// <summary>Extends the work in progress (started at or before now) by <paramref name="durationNs"/>.</summary>
+    /// <summary>
+    /// Extends the work in progress (or the last work booked) by <paramref name="durationNs"/>: the actor is
+    /// free that much later. Meant for work still running; on an idle actor it only adds busy time after
+    /// its last booking, so book new work with <see cref="Book"/> instead.
+    /// </summary>
     public void Extend(ulong durationNs)
     {
         FreeAt += durationNs;
         BusyNs += durationNs;
     }
 
-    /// <summary>Forgets booked time and counters (a new measurement).</summary>
+    /// <summary>Clears the busy-time counter (a new measurement phase); work already booked stays booked.</summary>
     public void ResetCounters() => BusyNs = 0;
 }

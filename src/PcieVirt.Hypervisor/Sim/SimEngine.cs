@@ -14,7 +14,10 @@ public interface ITimedSource
 {
     /// <summary>Earliest virtual time it has something to do; <see cref="ulong.MaxValue"/> when idle.</summary>
     ulong NextEventNs { get; }
-    /// <summary>Lets it do what is due at the current time.</summary>
+    /// <summary>
+    /// Does everything due at the current time. Work it cannot do yet (blocked, e.g. on a full queue) may
+    /// stay reported as due: the engine retries it after the next event instead of spinning.
+    /// </summary>
     void RunDue();
 }
 
@@ -37,6 +40,9 @@ public sealed class SimEngine
     Event[] _heap = new Event[64];
     int _count;
     ulong _sequence;
+    // Sources were run at _stalledAt, no event was due then, and nothing has run since.
+    bool _sourcesStalled;
+    ulong _stalledAt;
     readonly List<ITimedSource> _sources = [];
 
     /// <summary>An engine driving <paramref name="clock"/> (a new clock when null).</summary>
@@ -60,6 +66,7 @@ public sealed class SimEngine
     /// <summary>Schedules <paramref name="handler"/> at <paramref name="time"/> (not before now).</summary>
     public void Schedule(ulong time, ISimEventHandler handler, int tag, long argument = 0)
     {
+        ArgumentNullException.ThrowIfNull(handler);
         if (time < Now) throw new ArgumentOutOfRangeException(nameof(time), $"event at {time} ns is in the past (now {Now} ns)");
         if (_count == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
         int i = _count++;
@@ -75,7 +82,13 @@ public sealed class SimEngine
     }
 
     /// <summary>Schedules <paramref name="handler"/> <paramref name="delay"/> ns from now.</summary>
-    public void After(ulong delay, ISimEventHandler handler, int tag, long argument = 0) => Schedule(Now + delay, handler, tag, argument);
+    public void After(ulong delay, ISimEventHandler handler, int tag, long argument = 0)
+    {
+        // Without this check a huge delay would wrap around and be reported as "in the past".
+        if (delay > ulong.MaxValue - Now)
+            throw new ArgumentOutOfRangeException(nameof(delay), $"an event {delay} ns after {Now} ns is beyond the end of virtual time");
+        Schedule(Now + delay, handler, tag, argument);
+    }
 
     static bool Before(in Event a, in Event b) => a.Time < b.Time || (a.Time == b.Time && a.Sequence < b.Sequence);
 
@@ -85,32 +98,54 @@ public sealed class SimEngine
         get
         {
             ulong t = _count > 0 ? _heap[0].Time : ulong.MaxValue;
-            foreach (var s in _sources) t = Math.Min(t, s.NextEventNs);
+            foreach (var s in _sources)
+            {
+                ulong st = s.NextEventNs;
+                // A source already run at this time that still reports work due is blocked (e.g. a device
+                // whose completion queue is full): it waits for the next event instead of stopping time.
+                if (SourcesStalled && st <= Now) continue;
+                t = Math.Min(t, st);
+            }
             return t;
         }
     }
 
     /// <summary>
     /// Runs the next due thing: advances the clock to it, lets timed sources due by then run (they may
-    /// schedule events), then runs one queued event due by then. False when nothing is pending.
+    /// schedule events), then runs one queued event due by then. False when nothing is pending. A source
+    /// that still reports work due after it ran (it is blocked) is not polled again until an event has run.
     /// </summary>
     public bool Step()
     {
         ulong t = NextEventNs;
         if (t == ulong.MaxValue) return false;
         Clock.AdvanceTo(t);
-        foreach (var s in _sources)
-            if (s.NextEventNs <= Now) s.RunDue();
+        if (!SourcesStalled)
+            foreach (var s in _sources)
+                if (s.NextEventNs <= Now) s.RunDue();
         if (_count > 0 && _heap[0].Time <= Now)
         {
             var e = Pop();
             EventsRun++;
+            _sourcesStalled = false; // the event may have unblocked a source: poll them again
             e.Handler.OnEvent(e.Tag, e.Argument);
+        }
+        else
+        {
+            // Sources ran and no event is due now; any source still due made no progress.
+            _sourcesStalled = true;
+            _stalledAt = Now;
         }
         return true;
     }
 
-    /// <summary>Runs events until <paramref name="done"/> holds or nothing is pending; false if it stopped for lack of events.</summary>
+    bool SourcesStalled => _sourcesStalled && _stalledAt == Now;
+
+    /// <summary>
+    /// Runs events until <paramref name="done"/> holds (true). False when it stopped first because nothing was
+    /// pending or the next event lies after <paramref name="limitNs"/> (events at the limit still run; the
+    /// clock stays at the last event run).
+    /// </summary>
     public bool RunUntil(Func<bool> done, ulong limitNs = ulong.MaxValue)
     {
         while (!done())

@@ -71,19 +71,35 @@ public enum TimingParameter
     PostedInterrupts,
     /// <summary>External-interrupt exit of a vCPU when an assigned device's MSI arrives without posted interrupts.</summary>
     ExternalInterruptExit,
+    /// <summary>Size of the completions that return the device's DMA reads (split at the root complex's Read Completion Boundary, or at most MPS).</summary>
+    ReadCompletionSize,
+    /// <summary>Extra cost per I/O of a paravirtual backend served by the VMM main loop instead of a dedicated I/O thread (0 = I/O thread).</summary>
+    PvMainLoop,
 }
 
 /// <summary>What a parameter is measured in.</summary>
 public enum TimingUnit { Nanoseconds, Count, Bytes, Flag }
 
 /// <summary>One row of the parameter table: name in model files, unit, default, sensible range, source.</summary>
-public sealed record TimingParameterInfo(TimingParameter Parameter, string Name, TimingUnit Unit, ulong Default, ulong Min, ulong Max, string Source);
+public sealed record TimingParameterInfo(TimingParameter Parameter, string Name, TimingUnit Unit, ulong Default, ulong Min, ulong Max, string Source)
+{
+    /// <summary>Only powers of two within [<see cref="Min"/>, <see cref="Max"/>] are valid (link widths, payload sizes).</summary>
+    public bool PowerOfTwo { get; init; }
+
+    /// <summary>Whether <paramref name="value"/> is a valid setting of this parameter.</summary>
+    public bool IsValid(ulong value) => value >= Min && value <= Max && (!PowerOfTwo || ulong.IsPow2(value));
+
+    /// <summary>The valid values in words, for messages: "500..800" or "a power of two in 128..4096".</summary>
+    public string RangeText => PowerOfTwo
+        ? string.Create(CultureInfo.InvariantCulture, $"a power of two in {Min}..{Max}")
+        : string.Create(CultureInfo.InvariantCulture, $"{Min}..{Max}");
+}
 
 /// <summary>
 /// The timing model's parameter table. Values are read without allocation by index; model files
 /// override them by name under <c>"timing"</c>. See spec-notes/timing.md for every default's source.
 /// </summary>
-public sealed class TimingParameters
+public sealed partial class TimingParameters
 {
     /// <summary>Every parameter with its default and source (latency-anchors.md §8 unless said).</summary>
     public static readonly IReadOnlyList<TimingParameterInfo> Table =
@@ -108,17 +124,19 @@ public sealed class TimingParameters
         new(TimingParameter.IotlbMissPenalty, "iotlb_miss_penalty_ns", TimingUnit.Nanoseconds, 280, 250, 350, "pcie-bench IOMMU-on windows >= 1 MiB: 840 - 560 ns"),
         new(TimingParameter.IotlbEntries, "iotlb_entries", TimingUnit.Count, 64, 1, 4_096, "miss onset between 256 and 512 KiB windows (pcie-bench)"),
         new(TimingParameter.PcieGeneration, "pcie_gen", TimingUnit.Count, 3, 1, 5, "Gen3 NVMe as in the reference platform"),
-        new(TimingParameter.PcieWidth, "pcie_width", TimingUnit.Count, 4, 1, 32, "x4, the usual NVMe link"),
-        new(TimingParameter.MaxPayloadSize, "mps_bytes", TimingUnit.Bytes, 256, 128, 4_096, "typical server default (pcie-model)"),
+        new(TimingParameter.PcieWidth, "pcie_width", TimingUnit.Count, 4, 1, 32, "x4, the usual NVMe link") { PowerOfTwo = true },
+        new(TimingParameter.MaxPayloadSize, "mps_bytes", TimingUnit.Bytes, 256, 128, 4_096, "typical server default (pcie-model)") { PowerOfTwo = true },
         new(TimingParameter.TlpOverheadWrite, "tlp_overhead_write_bytes", TimingUnit.Bytes, 24, 20, 32, "MWr 64-bit with framing and DLLP (pcie-model)"),
         new(TimingParameter.TlpOverheadRead, "tlp_overhead_read_bytes", TimingUnit.Bytes, 24, 20, 32, "MRd 64-bit with framing and DLLP (pcie-model)"),
-        new(TimingParameter.TlpOverheadCompletion, "tlp_overhead_completion_bytes", TimingUnit.Bytes, 20, 16, 28, "CplD with framing and DLLP (pcie-model)"),
+        new(TimingParameter.TlpOverheadCompletion, "tlp_overhead_completion_bytes", TimingUnit.Bytes, 20, 20, 28, "CplD with framing and DLLP (pcie-model)"),
         new(TimingParameter.ControllerFirmware, "controller_firmware_ns", TimingUnit.Nanoseconds, 2_000, 0, 30_000, "assumption: hardware in the data path adds 2-3 us (FAST'26 DPU, BM-Store FPGA)"),
         new(TimingParameter.OsIoSubmit, "os_io_submit_ns", TimingUnit.Nanoseconds, 1_500, 500, 5_000, "native stack 3.8 us = 12.7 - 8.9 us (Hajnoczi 2020 on Optane), split"),
         new(TimingParameter.OsIoComplete, "os_io_complete_ns", TimingUnit.Nanoseconds, 2_300, 500, 5_000, "native stack remainder; interrupt path ~3 us over polling (Yang FAST'12)"),
         new(TimingParameter.Apicv, "apicv", TimingUnit.Flag, 1, 0, 1, "APICv on current Xeons"),
         new(TimingParameter.PostedInterrupts, "posted_interrupts", TimingUnit.Flag, 1, 0, 1, "VT-d posted interrupts on current Xeons"),
         new(TimingParameter.ExternalInterruptExit, "external_interrupt_exit_ns", TimingUnit.Nanoseconds, 1_100, 600, 2_000, "exit-based MSI: exit + injection about 2 us with EOI (latency-anchors §8)"),
+        new(TimingParameter.ReadCompletionSize, "read_completion_bytes", TimingUnit.Bytes, 64, 64, 4_096, "root-complex RCB 64 B (PCIe Base §2.3.1.1; latency-anchors §8 rcb); used as min(this, MPS)") { PowerOfTwo = true },
+        new(TimingParameter.PvMainLoop, "pv_mainloop_ns", TimingUnit.Nanoseconds, 0, 0, 30_000, "virtio-blk on the QEMU main loop 45.8 vs 21.5 us with an IOThread (Hajnoczi 2020); 0 = IOThread"),
     ];
 
     static readonly FrozenDictionary<string, TimingParameterInfo> ByName =
@@ -142,8 +160,8 @@ public sealed class TimingParameters
     public TimingParameters With(TimingParameter p, ulong value)
     {
         var info = Table[(int)p];
-        if (value < info.Min || value > info.Max)
-            throw new ArgumentOutOfRangeException(nameof(value), $"{info.Name} = {value} is outside [{info.Min}, {info.Max}]");
+        if (!info.IsValid(value))
+            throw new ArgumentOutOfRangeException(nameof(value), $"{info.Name} = {value} is not {info.RangeText}");
         var copy = (ulong[])_values.Clone();
         copy[(int)p] = value;
         return new TimingParameters(copy);

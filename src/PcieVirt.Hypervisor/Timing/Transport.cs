@@ -5,6 +5,6 @@ namespace PcieVirt.Hypervisor.Timing;
 /// <summary>Chooses the device's link and DMA timing model for a parameter set.</summary>
 internal static class Transport
 {
-    /// <summary>The transport timing of <paramref name="timing"/> (null until the PCIe model lands).</summary>
-    public static INvmeTransportTiming? For(TimingParameters timing) => null;
+    /// <summary>The PCIe link and DMA timing of <paramref name="timing"/>.</summary>
+    public static INvmeTransportTiming For(TimingParameters timing) => new PcieTransportTiming(timing);
 }

@@ -71,7 +71,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
 
     public PlatformModel? ParsePlatform(JsonElement root)
     {
-        var r = new ObjectReader(ctx, root, JsonPaths.Root, "name", "description", "hosts");
+        var r = new ObjectReader(ctx, root, JsonPaths.Root, "name", "description", "hosts", "timing");
         if (!r.IsObject) return null;
         var name = r.String("name", required: true);
         if (name != null) CheckName(name, r.PathOf("name"));
@@ -95,7 +95,8 @@ internal sealed partial class ModelParser(ParseContext ctx)
                 ctx.Error(JsonPaths.Property(path, "segment"), $"segment {host.Segment} is already used by {segments[host.Segment]}; each host has its own PCI segment");
             if (ctx.ErrorCount == errorsBefore) HostChecks.Check(ctx, host);
         }
-        return new PlatformModel { Name = name ?? "", Description = description, Hosts = hosts.AsReadOnly() };
+        var timing = ParseTiming(r.Get("timing"), r.PathOf("timing"));
+        return new PlatformModel { Name = name ?? "", Description = description, Hosts = hosts.AsReadOnly(), Timing = timing };
     }
 
     HostModel? ParseHost(JsonElement e, string path)

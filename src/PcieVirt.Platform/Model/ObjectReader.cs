@@ -20,6 +20,9 @@ internal sealed class ParseContext(string sourceName, JsonPositionMap? positions
             .Select(x => x.e).ToList().AsReadOnly();
     public int ErrorCount => _errors.Count;
 
+    /// <summary>Line and column of <paramref name="path"/> in the source; (0, 0) when unknown.</summary>
+    public (int Line, int Column) Position(string path) => positions?.Find(path) ?? (0, 0);
+
     public void Error(string path, string message)
     {
         var (line, column) = positions?.Find(path) ?? (0, 0);

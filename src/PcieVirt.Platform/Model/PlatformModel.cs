@@ -17,6 +17,11 @@ public sealed record PlatformModel
     public required IReadOnlyList<HostModel> Hosts { get; init; }
     /// <summary>File name or label the model was read from.</summary>
     public string SourceName { get; init; } = "";
+    /// <summary>
+    /// The <c>"timing"</c> section as written (names and integer values, in source order); empty when
+    /// absent. Names and ranges are checked by the timing model (PcieVirt.Hypervisor).
+    /// </summary>
+    public IReadOnlyList<TimingSetting> Timing { get; init; } = [];
 
     /// <summary>Manifest name of the built-in default platform in this assembly.</summary>
     public const string DefaultResourceName = "PcieVirt.devicemodels.default.json";
