@@ -84,7 +84,8 @@ public sealed class GuestMmioCode
     // Candidate forms per (write?, size slot), in rotation order.
     static readonly MmioCodeForm[][] Rotation = BuildRotation();
 
-    ulong _sequence;
+    // Next rotation position per (write?, size): each stream of like accesses walks through all its forms.
+    readonly ulong[] _next = new ulong[8];
 
     /// <summary>Creates the code generator; non-RIP-relative instructions are placed at <paramref name="codeAddress"/>.</summary>
     public GuestMmioCode(ulong codeAddress = DefaultCodeAddress) => CodeAddress = codeAddress;
@@ -191,13 +192,13 @@ public sealed class GuestMmioCode
         throw new InvalidOperationException("no form can express the access"); // unreachable: register forms always can
     }
 
-    /// <summary>Emits the next store in the rotation (see <see cref="Select"/>).</summary>
+    /// <summary>Emits the next store of this size in the rotation (see <see cref="Select"/>).</summary>
     public GuestMmioInstruction EmitStore(ulong gpa, int size, ulong value, VcpuRegisters regs, Span<byte> instruction) =>
-        Emit(Select(true, size, gpa, value, _sequence++), gpa, value, regs, instruction);
+        Emit(Select(true, size, gpa, value, _next[4 + SizeSlot(size)]++), gpa, value, regs, instruction);
 
-    /// <summary>Emits the next load in the rotation; read the result with <see cref="GuestMmioInstruction.LoadedValue"/> after emulation.</summary>
+    /// <summary>Emits the next load of this size in the rotation; read the result with <see cref="GuestMmioInstruction.LoadedValue"/> after emulation.</summary>
     public GuestMmioInstruction EmitLoad(ulong gpa, int size, VcpuRegisters regs, Span<byte> instruction) =>
-        Emit(Select(false, size, gpa, 0, _sequence++), gpa, 0, regs, instruction);
+        Emit(Select(false, size, gpa, 0, _next[SizeSlot(size)]++), gpa, 0, regs, instruction);
 
     static int SizeSlot(int size) => size switch
     {

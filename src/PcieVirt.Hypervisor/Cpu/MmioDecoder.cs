@@ -41,7 +41,11 @@ public sealed class MmioDecoder
         _decoder.Decode(out Instruction instr);
         if (_decoder.LastError != DecoderError.None || instr.Code == Code.INVALID)
         {
-            error = _decoder.LastError == DecoderError.NoMoreBytes ? MmioDecodeError.Truncated : MmioDecodeError.InvalidInstruction;
+            // Running out of bytes with 15 available means the instruction would be longer than 15 bytes,
+            // which the CPU rejects (#GP); with fewer, the caller simply did not pass the whole instruction.
+            error = _decoder.LastError == DecoderError.NoMoreBytes && instruction.Length < MaxInstructionLength
+                ? MmioDecodeError.Truncated
+                : MmioDecodeError.InvalidInstruction;
             return false;
         }
         if (instr.HasLockPrefix)
