@@ -11,7 +11,7 @@ namespace PcieVirt.Hypervisor.Cpu;
 /// </summary>
 public sealed class MmioDecoder
 {
-    /// <summary>Longest x86 instruction (Intel SDM Vol. 2 §2.3.11; longer raises #GP).</summary>
+    /// <summary>Longest x86 instruction: 15 bytes (Intel SDM Vol. 2, ch. 2); a longer one raises #GP.</summary>
     public const int MaxInstructionLength = 15;
 
     readonly InstructionBuffer _buffer = new();
@@ -170,6 +170,15 @@ public sealed class MmioDecoder
             Code.Mov_rm16_r16 => (MmioOperandForm.StoreRegister, 2),
             Code.Mov_rm32_r32 => (MmioOperandForm.StoreRegister, 4),
             Code.Mov_rm64_r64 => (MmioOperandForm.StoreRegister, 8),
+            // MOV with a 64-bit absolute address (moffs, A0-A3): the accumulator only, no ModRM.
+            Code.Mov_moffs8_AL => (MmioOperandForm.StoreRegister, 1),
+            Code.Mov_moffs16_AX => (MmioOperandForm.StoreRegister, 2),
+            Code.Mov_moffs32_EAX => (MmioOperandForm.StoreRegister, 4),
+            Code.Mov_moffs64_RAX => (MmioOperandForm.StoreRegister, 8),
+            Code.Mov_AL_moffs8 => (MmioOperandForm.Load, 1),
+            Code.Mov_AX_moffs16 => (MmioOperandForm.Load, 2),
+            Code.Mov_EAX_moffs32 => (MmioOperandForm.Load, 4),
+            Code.Mov_RAX_moffs64 => (MmioOperandForm.Load, 8),
             Code.Mov_rm8_imm8 => (MmioOperandForm.StoreImmediate, 1),
             Code.Mov_rm16_imm16 => (MmioOperandForm.StoreImmediate, 2),
             Code.Mov_rm32_imm32 => (MmioOperandForm.StoreImmediate, 4),

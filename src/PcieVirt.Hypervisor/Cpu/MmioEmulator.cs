@@ -16,10 +16,11 @@ public interface IMmioHandler
 /// <summary>Outcome of emulating one faulting instruction.</summary>
 public readonly struct MmioEmulationResult
 {
-    internal MmioEmulationResult(MmioDecodeError error, in MmioAccess access)
+    internal MmioEmulationResult(MmioDecodeError error, in MmioAccess access, ulong loadedValue)
     {
         Error = error;
         Access = access;
+        LoadedValue = loadedValue;
     }
 
     /// <summary><see cref="MmioDecodeError.None"/> when the instruction was emulated; otherwise why it was not.</summary>
@@ -32,7 +33,7 @@ public readonly struct MmioEmulationResult
     public MmioAccess Access { get; }
 
     /// <summary>For an emulated load: the <see cref="MmioAccess.Size"/>-byte value the handler returned.</summary>
-    public ulong LoadedValue { get; init; }
+    public ulong LoadedValue { get; }
 }
 
 /// <summary>
@@ -100,7 +101,7 @@ public sealed class MmioEmulator
                 Log.Rejected(_logger, regs.Rip, faultingGpa,
                     Convert.ToHexString(instruction.Length > MmioDecoder.MaxInstructionLength ? instruction[..MmioDecoder.MaxInstructionLength] : instruction),
                     error);
-            return new MmioEmulationResult(error, access);
+            return new MmioEmulationResult(error, access, 0);
         }
 
         ulong mask = MmioDecoder.Mask(access.Size);
@@ -123,7 +124,7 @@ public sealed class MmioEmulator
         _byForm[(int)access.Form]++;
         _byFormAndSize[(int)access.Form * SizeSlots + SizeSlot(access.Size)]++;
         _byAddressing[(int)access.Addressing]++;
-        return new MmioEmulationResult(MmioDecodeError.None, access) { LoadedValue = loaded };
+        return new MmioEmulationResult(MmioDecodeError.None, access, loaded);
     }
 
     static ulong SignExtend(ulong value, int size)

@@ -77,7 +77,7 @@ public sealed class MmioDecoderTests
     [Test]
     public void EmptyRexPrefix_TurnsDhIntoSil()
     {
-        // mov [rax], sil: REX 40 makes reg=110 mean SIL (SDM §3.4.1.1 / Table 3-2); ModRM mod=00 reg=110 r/m=000 = 0x30.
+        // mov [rax], sil: REX 40 makes reg=110 mean SIL (SDM Vol. 1 §3.4.1.1, Vol. 2 §2.2.1); ModRM mod=00 reg=110 r/m=000 = 0x30.
         var regs = Regs();
         regs.Set(Register.RAX, 0x2000);
         regs.Set(Register.RSI, 0x77);
@@ -229,6 +229,36 @@ public sealed class MmioDecoderTests
         regs.Set(Register.RAX, 0xC000);
         MmioAccess a = DecodeOk([0x48, 0x63, 0x10], regs, 0xC000);
         Assert.That((a.Form, a.Size, a.DestinationRegister, a.Extension), Is.EqualTo((MmioOperandForm.LoadSignExtend, 4, Register.RDX, MmioExtension.SignExtend)));
+    }
+
+    [Test]
+    public void MoffsLoad_SixtyFourBitAbsoluteAddress()
+    {
+        // mov eax, [moffs]: A1 with an 8-byte address in 64-bit mode (default address size 64), no ModRM.
+        MmioAccess a = DecodeOk([0xA1, 0x08, 0x10, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00], Regs(), 0x40_0000_1008);
+        Assert.That((a.Form, a.Size, a.DestinationRegister, a.Addressing), Is.EqualTo((MmioOperandForm.Load, 4, Register.EAX, MmioAddressingMode.Absolute)));
+    }
+
+    [Test]
+    public void MoffsStore_Qword()
+    {
+        // mov [moffs], rax: REX.W 48; A3; 8-byte address.
+        var regs = Regs();
+        regs.Set(Register.RAX, 0x0123_4567_89AB_CDEF);
+        MmioAccess a = DecodeOk([0x48, 0xA3, 0x00, 0x20, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00], regs, 0x40_0000_2000);
+        Assert.That((a.IsWrite, a.Size, a.Value), Is.EqualTo((true, 8, 0x0123_4567_89AB_CDEFUL)));
+    }
+
+    [TestCase(new byte[] { 0x3E, 0x89, 0x08 }, TestName = "DsOverride_IgnoredIn64BitMode")]
+    [TestCase(new byte[] { 0x2E, 0x89, 0x08 }, TestName = "CsOverride_IgnoredIn64BitMode")]
+    [TestCase(new byte[] { 0xF3, 0x89, 0x08 }, TestName = "XreleaseOnMov_Accepted")]
+    public void PrefixesTheCpuIgnoresOnMov_AreAccepted(byte[] bytes)
+    {
+        var regs = Regs();
+        regs.Set(Register.RAX, 0x3000);
+        regs.Set(Register.RCX, 0x42);
+        MmioAccess a = DecodeOk(bytes, regs, 0x3000);
+        Assert.That((a.Size, a.Value), Is.EqualTo((4, 0x42UL)));
     }
 
     [Test]
