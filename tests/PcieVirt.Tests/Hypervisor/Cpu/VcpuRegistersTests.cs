@@ -100,6 +100,16 @@ public sealed class VcpuRegistersTests
         Assert.That(new VcpuRegisters().Rflags, Is.EqualTo(0x2UL));
     }
 
+    [TestCase(Register.AH, 1)]
+    [TestCase(Register.R8L, 1)]
+    [TestCase(Register.R9W, 2)]
+    [TestCase(Register.ESP, 4)]
+    [TestCase(Register.EIP, 4)]
+    [TestCase(Register.R15, 8)]
+    [TestCase(Register.RIP, 8)]
+    public void SizeOf_GivesRegisterWidth(Register register, int bytes) =>
+        Assert.That(VcpuRegisters.SizeOf(register), Is.EqualTo(bytes));
+
     [TestCase(Register.None)]
     [TestCase(Register.XMM0)]
     [TestCase(Register.FS)]
