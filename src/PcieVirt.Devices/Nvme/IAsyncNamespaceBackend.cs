@@ -10,7 +10,10 @@ public readonly record struct DmaSegment(ulong Address, int Length);
 /// <param name="Lba">First logical block.</param>
 /// <param name="Blocks">Logical blocks.</param>
 /// <param name="ForceUnitAccess">The data must be durable before completion (FUA, or no volatile write cache).</param>
-public readonly record struct NvmeAsyncIo(NvmeController Controller, int Tag, bool Write, ulong Lba, int Blocks, bool ForceUnitAccess);
+/// <param name="SqId">Submission queue the command came from.</param>
+/// <param name="CommandId">The command's CID (how the host that submitted it knows it).</param>
+public readonly record struct NvmeAsyncIo(NvmeController Controller, int Tag, bool Write, ulong Lba, int Blocks, bool ForceUnitAccess,
+    ushort SqId, ushort CommandId);
 
 /// <summary>
 /// A namespace backend that completes reads and writes later, moving the data itself between its store

@@ -40,7 +40,7 @@ public sealed partial class NvmeController
         _asyncSegments ??= new DmaSegment[_segAddress.Length];
         for (int i = 0; i < _segCount; i++) _asyncSegments[i] = new DmaSegment(_segAddress[i], _segLength[i]);
         int tag = (_asyncGeneration << 16) | slot;
-        var io = new NvmeAsyncIo(this, tag, write, slba, blocks, fua);
+        var io = new NvmeAsyncIo(this, tag, write, slba, blocks, fua, sq.Id, cmd.CommandId);
         if (!backend.TryStart(io, _asyncSegments.AsSpan(0, _segCount)))
         {
             Fail(NvmeStatus.NamespaceNotReady, "the asynchronous backend cannot take the command now");

@@ -65,6 +65,12 @@ public sealed class NvmeFrontend : IBlockFrontend, INvmeCommandObserver
     public int MaxDepth { get; }
     public ulong Buffer(int slot) => _buffers[slot];
 
+    /// <summary>The workload slot of the command with <paramref name="commandId"/> (last one enqueued with it).</summary>
+    public int SlotOf(ushort commandId) => _slotOfCid[commandId];
+
+    /// <summary>The I/O queue the frontend submits to.</summary>
+    public int QueueId => _q.Qid;
+
     public void Enqueue(CpuTimeline cpu, int slot, bool write, ulong lba, int blocks)
     {
         _bus.Cpu = cpu;

@@ -50,6 +50,20 @@ public sealed class GuestInterrupts(SimEngine engine, VirtualMachine vm, TimingP
         workload.RunAt(at);
     }
 
+    /// <summary>
+    /// The hypervisor (on a thread whose now is <paramref name="at"/>) injects <paramref name="vector"/> into the
+    /// guest whose workload runs on <paramref name="cpu"/>: an emulated or paravirtual device's interrupt.
+    /// </summary>
+    public void Inject(BlockWorkload workload, CpuTimeline cpu, byte vector, ulong at)
+    {
+        Delivered++;
+        vm.Apic.Raise(vector);
+        if (workload.IsHalted && cpu.Actor.FreeAt <= at)
+            Spend(cpu, IoComponent.HaltWakeup, TimingParameter.HaltWakeup, ref at, hostCpu: true);
+        Spend(cpu, IoComponent.Interrupt, TimingParameter.InterruptInjection, ref at, hostCpu: true);
+        workload.RunAt(at);
+    }
+
     void Spend(CpuTimeline cpu, IoComponent c, TimingParameter p, ref ulong at, bool hostCpu)
     {
         ulong ns = timing[p];
