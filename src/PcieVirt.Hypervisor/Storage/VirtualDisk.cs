@@ -55,7 +55,7 @@ public sealed record VirtualDiskOptions
     /// <summary>Guest requests that can be in flight at once.</summary>
     public int MaxOutstanding { get; init; } = 32;
     /// <summary>Most segments one guest request may carry.</summary>
-    public int MaxSegments { get; init; } = 512;
+    public int MaxSegments { get; init; } = 1024;
     /// <summary>
     /// First token this disk gives the host block layer (it uses [TokenBase, TokenBase + MaxOutstanding)), so
     /// several disks sharing one layer can be told apart by whoever polls it (<see cref="VirtualDisk.OwnsHostToken"/>).
