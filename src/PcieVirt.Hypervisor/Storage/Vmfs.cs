@@ -26,7 +26,7 @@ public readonly record struct VmfsFileInfo(string Name, ulong SizeBytes, bool Th
 /// Allocation is done by one host at a time (the mounting host); file locks are re-read from disk on
 /// open, so hosts sharing the device cannot open the same file at once.
 /// </summary>
-public sealed partial class Vmfs
+public sealed class Vmfs
 {
     readonly ISyncBlockIo _dev;
     readonly ILogger _log;
@@ -528,15 +528,13 @@ public sealed partial class Vmfs
         _freeBlocks++;
     }
 
+    /// <summary>Writes each bitmap block holding a bit of <paramref name="map"/>'s blocks once.</summary>
     void WriteBitmapsTouched(uint[] map)
     {
-        // One write per bitmap block that changed.
-        uint last = uint.MaxValue;
         var blocks = new SortedSet<uint>();
         foreach (uint b in map)
             if (b != 0) blocks.Add(b / L.BitsPerBlock);
-        foreach (uint bb in blocks)
-            if (bb != last) { WriteMeta(_layout.BitmapStart + bb, _bitmap.AsSpan((int)bb * L.MetaBlockSize, L.MetaBlockSize)); last = bb; }
+        foreach (uint bb in blocks) WriteMeta(_layout.BitmapStart + bb, _bitmap.AsSpan((int)bb * L.MetaBlockSize, L.MetaBlockSize));
     }
 
     void WriteBitmapBlockOf(byte[] bitmap, uint start, uint bit)

@@ -197,3 +197,60 @@ public class HostBlockLayerTests
         Assert.That(sink.Count, Is.GreaterThanOrEqualTo(32));
     }
 }
+
+/// <summary>
+/// PRP lists longer than one page (chained through the last entry, NVMe Base 1.4 §4.3), on a stand-alone NVMe
+/// function whose MDTS allows 4 MiB transfers (the RAID PF allows 128 KiB, one list page).
+/// </summary>
+[TestFixture]
+public class HostBlockLayerChainedListTests
+{
+    [Test]
+    public void ThreeMiBFromMidPage_ChainsTwoListPages()
+    {
+        var p = new PcieVirt.Tests.Devices.Nvme.NvmeTestPlatform(new NvmeControllerOptions { MaxDataTransferExponent = 10 });
+        var driver = p.ReadyDriver();
+        var layer = new HostBlockLayer(driver, 1, options: new HostBlockLayerOptions { MaxTransferBytes = 4 << 20 });
+        Assert.That(layer.MaxTransferBytes, Is.EqualTo(4 << 20));
+        const int Page = 4096, Bytes = 3 << 20;
+        int pages = Bytes / Page + 1; // starts mid-page
+        var addrs = new ulong[pages];
+        for (int i = 0; i < pages; i++)
+        {
+            addrs[i] = p.Memory.Allocate(Page);
+            p.Memory.Allocate(Page);
+        }
+        var segs = new HostSegment[pages];
+        segs[0] = new HostSegment(addrs[0] + 1024, Page - 1024);
+        for (int i = 1; i < pages - 1; i++) segs[i] = new HostSegment(addrs[i], Page);
+        segs[^1] = new HostSegment(addrs[^1], 1024);
+        var data = StorageTestKit.Pattern(Bytes, 5);
+        int at = 0;
+        foreach (var s in segs)
+        {
+            p.HostWrite(s.Address, data[at..(at + s.Length)]);
+            at += s.Length;
+        }
+        Assert.That(layer.TrySubmit(new HostBlockRequest(HostBlockOp.Write, 16, Bytes / 512, segs, 1)), Is.True);
+        var sink = new RecordingSink();
+        Assert.That(layer.Poll(sink), Is.EqualTo(1));
+        Assert.That(sink.Completions[0].Status, Is.EqualTo(NvmeStatus.Success));
+
+        // What the controller fetched: PRP1 mid-page, PRP2 -> list page 1: 511 data entries and a pointer to list page 2.
+        var q = driver.IoQueue(1);
+        var sqe = p.HostRead(q.SqBase + (ulong)(((q.SqTail - 1 + q.SqEntries) % q.SqEntries) * 64), 64);
+        Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(sqe.AsSpan(24)), Is.EqualTo(addrs[0] + 1024));
+        ulong list1 = BinaryPrimitives.ReadUInt64LittleEndian(sqe.AsSpan(32));
+        var l1 = p.HostRead(list1, Page);
+        for (int i = 0; i < 511; i++) Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(l1.AsSpan(8 * i)), Is.EqualTo(addrs[1 + i]), $"entry {i}");
+        ulong list2 = BinaryPrimitives.ReadUInt64LittleEndian(l1.AsSpan(8 * 511));
+        Assert.That(list2 % Page, Is.Zero);
+        var l2 = p.HostRead(list2, Page);
+        for (int i = 0; i < pages - 512; i++) Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(l2.AsSpan(8 * i)), Is.EqualTo(addrs[512 + i]), $"entry {511 + i}");
+
+        // And the data went where the segments said: read it back contiguously with the driver's own PRPs.
+        ulong back = p.Memory.Allocate(Bytes);
+        Assert.That(driver.Read(1, 16, Bytes / 512, back).Status, Is.EqualTo(NvmeStatus.Success));
+        Assert.That(p.HostRead(back, Bytes), Is.EqualTo(data));
+    }
+}
