@@ -147,6 +147,10 @@ public sealed class HostBlockLayer
     public ulong BlockCount { get; }
     /// <summary>Largest data transfer of one request (MDTS and the option).</summary>
     public int MaxTransferBytes { get; }
+    /// <summary>The I/O queue pair the layer owns.</summary>
+    public NvmeQueuePair Queue => _queue;
+    /// <summary>Host vector (MSI data) of the queue's MSI-X entry: on its arrival the host calls <see cref="Poll"/>.</summary>
+    public byte HostVector => _queue.HostVector;
     /// <summary>Host memory page size the PRPs use (CC.MPS).</summary>
     public int PageSize => (int)_page;
     /// <summary>Asynchronous requests that can be outstanding at once.</summary>
@@ -167,6 +171,8 @@ public sealed class HostBlockLayer
     public long BytesRead { get; private set; }
     /// <summary>Bytes written by completed requests.</summary>
     public long BytesWritten { get; private set; }
+    /// <summary>Completions reaped that matched no outstanding request (ignored).</summary>
+    public long UnexpectedCompletions { get; private set; }
     /// <summary>Requests that needed a PRP list.</summary>
     public long PrpListsBuilt { get; private set; }
 
@@ -196,7 +202,11 @@ public sealed class HostBlockLayer
         while (_driver.TryReap(_queue, out var c))
         {
             int slot = _slotOfCid[c.CommandId] - 1;
-            if (slot < 0 || slot == _syncSlot) continue; // not ours (a stale entry), or the sync helper's (it waits itself)
+            if (slot < 0 || slot == _syncSlot)
+            {
+                UnexpectedCompletions++; // a Command Identifier this layer has no request for
+                continue;
+            }
             _slotOfCid[c.CommandId] = NoSlot;
             Account(slot, c.Status);
             _freeSlots[_freeCount++] = slot;

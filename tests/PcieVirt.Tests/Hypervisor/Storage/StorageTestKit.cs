@@ -5,12 +5,12 @@ using PcieVirt.Tests.Devices.RaidController;
 
 namespace PcieVirt.Tests.Hypervisor.Storage;
 
-/// <summary>The default platform's RAID PF with one RAID 5 volume (4 x 64 MiB drives, 64 KiB stripes) seen by the host as a namespace.</summary>
+/// <summary>The default platform's RAID PF with one RAID 5 volume (4 drives, 64 MiB by default, 64 KiB stripes) seen by the host as a namespace.</summary>
 internal sealed class StorageTestKit
 {
-    public StorageTestKit()
+    public StorageTestKit(string driveSize = "64M")
     {
-        Platform = new RaidPlatform();
+        Platform = new RaidPlatform(driveSize: driveSize);
         var r = Platform.Device.CreateVolume(new VolumeSpec
         {
             Name = "vmfs0",

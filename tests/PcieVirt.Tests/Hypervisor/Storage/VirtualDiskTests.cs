@@ -17,9 +17,9 @@ public class VirtualDiskTests
 
     sealed class Setup
     {
-        public Setup(bool thin = true)
+        public Setup(bool thin = true, string driveSize = "64M")
         {
-            Kit = new StorageTestKit();
+            Kit = new StorageTestKit(driveSize);
             Device = new HostBlockDevice(Kit.Layer);
             Volume = Vmfs.Format(Device, new VmfsFormatOptions { Seed = 7, Label = "pf-ds" });
             File = Volume.Create("guest1.vmdk", 64UL * Mib, thin);
@@ -243,5 +243,34 @@ public class VirtualDiskTests
         Round();
         s.Sink.Completions.Capacity = 10_000;
         Assert.That(Allocations.SteadyState(Round), Is.Zero);
+    }
+
+    [Test]
+    public void ThinDisk_OnAFullVolume_CompletesWithCapacityExceeded()
+    {
+        // 4 x 8 MiB drives in RAID 5: 24 file blocks, 2 of them metadata (257 pointer blocks + 32 descriptor blocks
+        // still fit in 2 MiB): 22 data blocks for a 64 MiB thin disk.
+        var s = new Setup(driveSize: "8M");
+        Assert.That(s.Volume.FreeFileBlocks, Is.EqualTo(22u));
+        var w = s.Buffer(4 * Kib, 0);
+        for (int i = 0; i < 22; i++) Assert.That(s.Run(VirtualDiskOp.Write, (ulong)i * Mib, w, i), Is.EqualTo(NvmeStatus.Success));
+        Assert.That(s.Volume.FreeFileBlocks, Is.Zero);
+        // A write over an allocated block and a hole: the first piece is written, the request fails.
+        var w2 = s.Buffer(8 * Kib, 0);
+        Assert.That(s.Run(VirtualDiskOp.Write, 22UL * Mib - 4 * Kib, w2, 100), Is.EqualTo(NvmeStatus.CapacityExceeded));
+        Assert.That(s.Disk.InFlight, Is.Zero);
+        Assert.That(s.Run(VirtualDiskOp.Write, 0, w, 101), Is.EqualTo(NvmeStatus.Success), "allocated blocks still take writes");
+    }
+
+    [Test]
+    public void DeviceErrors_ReachTheGuest_FirstErrorWins()
+    {
+        var s = new Setup(thin: false);
+        var r = s.Buffer(2 * Mib, 0);
+        Assert.That(s.Kit.Platform.Device.Engine.FailDrive("d0").IsSuccess, Is.True);
+        Assert.That(s.Kit.Platform.Device.Engine.FailDrive("d1").IsSuccess, Is.True); // RAID 5 survives one failure, not two
+        Assert.That(s.Run(VirtualDiskOp.Read, 0, r, 1), Is.EqualTo(NvmeStatus.UnrecoveredReadError));
+        Assert.That(s.Disk.Errors, Is.EqualTo(1));
+        Assert.That(s.Kit.Layer.Errors, Is.GreaterThan(0));
     }
 }
