@@ -181,6 +181,25 @@ public class HostBlockLayerTests
     }
 
     [Test]
+    public void Completion_RaisesTheQueuesMsix_ThenPollReapsIt()
+    {
+        var k = new StorageTestKit();
+        ulong a = k.Platform.Memory.Allocate(Page);
+        var ic = k.Platform.Host.RootComplex.InterruptController;
+        long before = ic.CountForVector(k.Layer.HostVector);
+        Assert.That(k.Layer.TrySubmit(new HostBlockRequest(HostBlockOp.Read, 0, 8, [new(a, Page)], 5)), Is.True);
+        Assert.That(ic.CountForVector(k.Layer.HostVector), Is.EqualTo(before + 1), "the I/O queue's MSI-X message reached the host");
+        Assert.That(k.Layer.HostVector, Is.EqualTo((byte)(0x40 + 1)), "MSI-X entry 1 = queue 1, host vector FirstHostVector + 1");
+        var sink = new RecordingSink();
+        Assert.That(k.Layer.Poll(sink), Is.EqualTo(1));
+        Assert.That(k.Layer.Poll(sink), Is.Zero, "nothing new");
+        Assert.That(k.Layer.TrySubmit(new HostBlockRequest(HostBlockOp.Flush, 0, 0, default, 6)), Is.True);
+        k.Layer.Poll(sink);
+        Assert.That(sink.Completions, Is.EqualTo(new[] { (5L, NvmeStatus.Success), (6L, NvmeStatus.Success) }));
+        Assert.That(k.Layer.UnexpectedCompletions, Is.Zero);
+    }
+
+    [Test]
     public void SubmitAndPoll_AllocateNothing_InSteadyState()
     {
         var k = new StorageTestKit();
