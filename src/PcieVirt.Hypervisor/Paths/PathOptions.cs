@@ -13,7 +13,7 @@ public sealed record PathOptions
     /// <summary>The RAID volume all paths use; null = the first volume the model attaches to a VF.</summary>
     public string? Volume { get; init; }
     /// <summary>Size of the guest's virtual disk file on the software paths (bytes).</summary>
-    public ulong VirtualDiskBytes { get; init; } = 256UL << 20;
+    public ulong VirtualDiskBytes { get; init; } = 64UL << 20;
     /// <summary>Drive media for the experiment (null: as the model says): the same array on other media.</summary>
     public PcieVirt.Devices.Media.DriveKind? Media { get; init; }
     /// <summary>Guest RAM (bytes).</summary>

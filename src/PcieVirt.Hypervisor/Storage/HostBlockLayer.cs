@@ -149,6 +149,9 @@ public sealed class HostBlockLayer
     public int MaxTransferBytes { get; }
     /// <summary>The I/O queue pair the layer owns.</summary>
     public NvmeQueuePair Queue => _queue;
+
+    /// <summary>CID of the completion being handed to the sink (valid inside <see cref="Poll"/>'s callback): for accounting.</summary>
+    public ushort LastCompletedCommandId { get; private set; }
     /// <summary>Host vector (MSI data) of the queue's MSI-X entry: on its arrival the host calls <see cref="Poll"/>.</summary>
     public byte HostVector => _queue.HostVector;
     /// <summary>Host memory page size the PRPs use (CC.MPS).</summary>
@@ -211,6 +214,7 @@ public sealed class HostBlockLayer
             Account(slot, c.Status);
             _freeSlots[_freeCount++] = slot;
             n++;
+            LastCompletedCommandId = c.CommandId;
             sink.OnHostBlockComplete(_slotToken[slot], c.Status);
         }
         return n;
