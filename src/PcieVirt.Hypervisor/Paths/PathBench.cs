@@ -17,6 +17,7 @@ public static class PathBench
         PathKind.BareMetal => BareMetalPath.Run(model, options),
         PathKind.Vf => VfPath.Run(model, options),
         PathKind.Emulated => EmulatedPath.Run(model, options),
+        PathKind.Paravirtual => ParavirtualPath.Run(model, options),
         _ => throw new NotSupportedException($"the {kind.Key()} path is not built yet"),
     };
 
