@@ -12,7 +12,7 @@ namespace PcieVirt.Cli;
 /// <summary>Parsed arguments of <c>pcievirt bench paths</c>.</summary>
 public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind> Paths, bool Json)
 {
-    public const string Usage = "usage: pcievirt bench paths [--model FILE] [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--verify] [--paths baremetal,vf,paravirtual,emulated] [--volume NAME] [--media nand|optane|hdd] [--json]";
+    public const string Usage = "usage: pcievirt bench paths [--model FILE] [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--verify] [--paths baremetal,vf,paravirtual,emulated] [--volume NAME] [--media nand|optane|hdd|null] [--json]";
 
     /// <summary>Parses the words after <c>bench</c>; on failure returns null and a message naming the bad argument.</summary>
     public static (BenchArguments? Args, string? Error) Parse(IReadOnlyList<string> args)
@@ -21,7 +21,7 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
         var workload = new WorkloadOptions { Pattern = WorkloadPattern.RandRead, BlockSize = 4096, IoDepth = 1, Ops = 2000, Seed = 1 };
         var paths = Enum.GetValues<PathKind>().ToList();
         string? volume = null;
-        PcieVirt.Devices.Media.DriveKind? media = null;
+        PathMedia? media = null;
         bool json = false;
         for (int i = 1; i < args.Count; i++)
         {
@@ -64,12 +64,13 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
                 case "--media":
                     media = v switch
                     {
-                        "nand" => PcieVirt.Devices.Media.DriveKind.NvmeFlash,
-                        "optane" => PcieVirt.Devices.Media.DriveKind.Optane,
-                        "hdd" => PcieVirt.Devices.Media.DriveKind.Hdd,
+                        "nand" => PathMedia.Nand,
+                        "optane" => PathMedia.Optane,
+                        "hdd" => PathMedia.Hdd,
+                        "null" => PathMedia.Null,
                         _ => null,
                     };
-                    if (media is null) return (null, $"--media '{v}' is not one of nand, optane, hdd");
+                    if (media is null) return (null, $"--media '{v}' is not one of nand, optane, hdd, null");
                     break;
                 default: volume = v; break;
             }

@@ -3,6 +3,19 @@ using PcieVirt.Hypervisor.Timing;
 
 namespace PcieVirt.Hypervisor.Paths;
 
+/// <summary>Media the bench can put under the array instead of the model's.</summary>
+public enum PathMedia
+{
+    /// <summary>NAND flash NVMe drives (about 77 us reads).</summary>
+    Nand,
+    /// <summary>Optane-class drives (about 9 us reads).</summary>
+    Optane,
+    /// <summary>7,200 rpm disks (milliseconds).</summary>
+    Hdd,
+    /// <summary>Media that take no time: the I/O path alone.</summary>
+    Null,
+}
+
 /// <summary>The workload and environment every path runs the same way.</summary>
 public sealed record PathOptions
 {
@@ -15,7 +28,7 @@ public sealed record PathOptions
     /// <summary>Size of the guest's virtual disk file on the software paths (bytes).</summary>
     public ulong VirtualDiskBytes { get; init; } = 64UL << 20;
     /// <summary>Drive media for the experiment (null: as the model says): the same array on other media.</summary>
-    public PcieVirt.Devices.Media.DriveKind? Media { get; init; }
+    public PathMedia? Media { get; init; }
     /// <summary>Guest RAM (bytes).</summary>
     public ulong GuestMemoryBytes { get; init; } = 256UL << 20;
 }

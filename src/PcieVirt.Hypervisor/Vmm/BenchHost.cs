@@ -50,7 +50,17 @@ public sealed class BenchHost
         if (options.Media is { } kind)
         {
             int i = 0;
-            foreach (var d in b.Device.Engine.Drives) d.ChangeMedia(kind, seed: 0x5EED_0000UL + (ulong)i++);
+            foreach (var d in b.Device.Engine.Drives)
+            {
+                ulong seed = 0x5EED_0000UL + (ulong)i++;
+                switch (kind)
+                {
+                    case Paths.PathMedia.Null: d.ChangeMedia(d.Kind, PcieVirt.Devices.Media.NullLatencyModel.Instance); break;
+                    case Paths.PathMedia.Optane: d.ChangeMedia(PcieVirt.Devices.Media.DriveKind.Optane, seed: seed); break;
+                    case Paths.PathMedia.Hdd: d.ChangeMedia(PcieVirt.Devices.Media.DriveKind.Hdd, seed: seed); break;
+                    default: d.ChangeMedia(PcieVirt.Devices.Media.DriveKind.NvmeFlash, seed: seed); break;
+                }
+            }
         }
         return b;
     }

@@ -11,7 +11,7 @@ public class BareMetalPathTests
 {
     static readonly PlatformModel Model = PlatformModel.LoadDefault();
 
-    static PathOptions Options(int depth = 1, int ops = 200, WorkloadPattern rw = WorkloadPattern.RandRead, bool verify = false, DriveKind? media = null) => new()
+    static PathOptions Options(int depth = 1, int ops = 200, WorkloadPattern rw = WorkloadPattern.RandRead, bool verify = false, PathMedia? media = null) => new()
     {
         Workload = new WorkloadOptions { Pattern = rw, BlockSize = 4096, IoDepth = depth, Ops = ops, Seed = 7, Verify = verify },
         Media = media,
@@ -73,10 +73,10 @@ public class BareMetalPathTests
     [Test]
     public void Faster_media_gives_lower_latency_and_deeper_queues_more_iops()
     {
-        var nand = PathBench.Run(PathKind.BareMetal, Model, Options(media: DriveKind.NvmeFlash));
-        var optane = PathBench.Run(PathKind.BareMetal, Model, Options(media: DriveKind.Optane));
+        var nand = PathBench.Run(PathKind.BareMetal, Model, Options(media: PathMedia.Nand));
+        var optane = PathBench.Run(PathKind.BareMetal, Model, Options(media: PathMedia.Optane));
         Assert.That(optane.Workload.Latency.Mean, Is.LessThan(nand.Workload.Latency.Mean / 3));
-        var deep = PathBench.Run(PathKind.BareMetal, Model, Options(depth: 8, media: DriveKind.NvmeFlash));
+        var deep = PathBench.Run(PathKind.BareMetal, Model, Options(depth: 8, media: PathMedia.Nand));
         Assert.That(deep.Iops, Is.GreaterThan(nand.Iops * 2));
     }
 }
