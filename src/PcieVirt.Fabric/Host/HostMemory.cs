@@ -58,6 +58,37 @@ public sealed class HostMemory : IPhysicalMemory
         return true;
     }
 
+    static readonly byte[] ZeroPage = new byte[PageSize];
+
+    /// <summary>
+    /// The RAM at [<paramref name="address"/>, +<paramref name="length"/>) as one span to be written in
+    /// place (the page is created if untouched); false when the range is not RAM or crosses a page.
+    /// </summary>
+    internal bool TryMapForWrite(ulong address, int length, out Span<byte> memory)
+    {
+        memory = default;
+        int inPage = (int)(address % PageSize);
+        if (length <= 0 || inPage + length > PageSize || !Contains(address, length)) return false;
+        ulong page = address / PageSize;
+        if (!_pages.TryGetValue(page, out var p))
+        {
+            p = new byte[PageSize];
+            _pages.Add(page, p);
+        }
+        memory = p.AsSpan(inPage, length);
+        return true;
+    }
+
+    /// <summary>As <see cref="TryMapForWrite"/> for reading; an untouched page reads as zeros without being created.</summary>
+    internal bool TryMapForRead(ulong address, int length, out ReadOnlySpan<byte> memory)
+    {
+        memory = default;
+        int inPage = (int)(address % PageSize);
+        if (length <= 0 || inPage + length > PageSize || !Contains(address, length)) return false;
+        memory = (_pages.TryGetValue(address / PageSize, out var p) ? p : ZeroPage).AsSpan(inPage, length);
+        return true;
+    }
+
     /// <summary>Writes RAM; returns false (nothing written) outside RAM.</summary>
     public bool Write(ulong address, ReadOnlySpan<byte> data)
     {
