@@ -25,7 +25,7 @@ public sealed partial class NvmeController
         }
         // Every NVM command names one namespace that must be active (attached) on this controller.
         uint nsid = cmd.Nsid;
-        if (nsid == 0 || nsid > Subsystem.MaxNamespaces || _active[nsid] is not { } ns)
+        if (nsid == 0 || nsid > Subsystem.MaxNamespaces || Active(nsid) is not { } ns)
         {
             Fail(NvmeStatus.InvalidNamespaceOrFormat, $"NSID {nsid} is not an active namespace of this controller", 4);
             return;
