@@ -382,7 +382,7 @@ public sealed partial class Session
             case []:
                 _out.WriteLine($"QoS {(d.QosEnabled ? "on" : "off")}, {d.QosChannels} channels");
                 for (int n = 1; n <= d.Primary.SecondaryControllers.Count; n++)
-                    if (d.QosOf(n) is { } l || d.VfControllers.Any(v => v.VfNumber == n))
+                    if (d.QosOf(n) is not null || d.VfControllers.Any(v => v.VfNumber == n))
                         _out.WriteLine($"  vf{n} (controller {RaidControllerDevice.VfControllerId(n)}): {FormatQos(d.QosOf(n))}");
                 return 0;
             default:
