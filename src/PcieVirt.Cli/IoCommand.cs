@@ -12,12 +12,19 @@ namespace PcieVirt.Cli;
 /// <summary>Parsed arguments of <c>pcievirt io</c>.</summary>
 public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, bool Json)
 {
-    public const string Usage = "usage: pcievirt io [--model FILE] --function BDF --rw {read,write,randread,randwrite,randrw} --bs SIZE --iodepth N --ops N [--verify] [--seed S] [--json]";
+    public const string Usage = "usage: pcievirt io [--model FILE] --function BDF --rw {read,write,randread,randwrite,randrw} --bs SIZE --iodepth N --ops N [--verify] [--seed S] [--json]\n"
+        + "       pcievirt io [--model FILE] --function NOISY_BDF --noisy-neighbour QUIET_BDF [--quiet-ops N] [--rw …] [--bs SIZE] [--iodepth N (default 32)] [--ops N] [--seed S] [--json]";
+
+    /// <summary>Noisy-neighbour scenario: the quiet function (QD1 random reads) run beside <see cref="Function"/>, or null.</summary>
+    public PciAddress? QuietFunction { get; init; }
+
+    /// <summary>Commands the quiet function issues in the noisy-neighbour scenario.</summary>
+    public int QuietOps { get; init; } = 200;
 
     /// <summary>Parses the command's arguments; on failure returns null and a message naming the bad argument.</summary>
     public static (IoArguments? Args, string? Error) Parse(IReadOnlyList<string> args)
     {
-        string? function = null, rw = null, bs = null, depth = null, ops = null, seed = null;
+        string? function = null, rw = null, bs = null, depth = null, ops = null, seed = null, quiet = null, quietOps = null;
         bool verify = false, json = false;
         for (int i = 0; i < args.Count; i++)
         {
@@ -26,7 +33,7 @@ public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, 
             {
                 case "--verify": verify = true; continue;
                 case "--json": json = true; continue;
-                case "--function" or "--rw" or "--bs" or "--iodepth" or "--ops" or "--seed":
+                case "--function" or "--rw" or "--bs" or "--iodepth" or "--ops" or "--seed" or "--noisy-neighbour" or "--quiet-ops":
                     if (i + 1 >= args.Count) return (null, $"{a} needs a value");
                     string v = args[++i];
                     switch (a)
@@ -36,6 +43,8 @@ public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, 
                         case "--bs": bs = v; break;
                         case "--iodepth": depth = v; break;
                         case "--ops": ops = v; break;
+                        case "--noisy-neighbour": quiet = v; break;
+                        case "--quiet-ops": quietOps = v; break;
                         default: seed = v; break;
                     }
                     continue;
@@ -48,14 +57,28 @@ public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, 
         if (rw != null && !WorkloadOptions.TryParsePattern(rw, out pattern)) return (null, $"--rw '{rw}' is not one of read, write, randread, randwrite, randrw");
         int blockSize = 4096;
         if (bs != null && !WorkloadOptions.TryParseSize(bs, out blockSize)) return (null, $"--bs '{bs}' is not a size (bytes, or with k/m suffix, e.g. 4k)");
-        int iodepth = 1, count = 1000;
+        PciAddress? quietAddress = null;
+        if (quiet != null)
+        {
+            if (!PciAddress.TryParse(quiet, out var qa)) return (null, $"--noisy-neighbour '{quiet}' is not a PCI address ([dddd:]bb:dd.f, hexadecimal)");
+            if (qa == address) return (null, "--noisy-neighbour names the same function as --function; give the quiet neighbour");
+            quietAddress = qa;
+        }
+        else if (quietOps != null) return (null, "--quiet-ops needs --noisy-neighbour");
+        int qops = 200;
+        if (quietOps != null && (!int.TryParse(quietOps, NumberStyles.None, CultureInfo.InvariantCulture, out qops) || qops < 1))
+            return (null, $"--quiet-ops '{quietOps}' is not a positive integer");
+        int iodepth = quiet != null ? 32 : 1, count = 1000;
         if (depth != null && (!int.TryParse(depth, NumberStyles.None, CultureInfo.InvariantCulture, out iodepth) || iodepth < 1))
             return (null, $"--iodepth '{depth}' is not a positive integer");
         if (ops != null && (!int.TryParse(ops, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count < 1))
             return (null, $"--ops '{ops}' is not a positive integer");
         ulong s = 1;
         if (seed != null && !ulong.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out s)) return (null, $"--seed '{seed}' is not a non-negative integer");
-        return (new IoArguments(address, new WorkloadOptions { Pattern = pattern, BlockSize = blockSize, IoDepth = iodepth, Ops = count, Verify = verify, Seed = s }, json), null);
+        return (new IoArguments(address, new WorkloadOptions { Pattern = pattern, BlockSize = blockSize, IoDepth = iodepth, Ops = count, Verify = verify, Seed = s }, json)
+        {
+            QuietFunction = quietAddress, QuietOps = qops,
+        }, null);
     }
 
 }
@@ -69,7 +92,8 @@ public static class IoCommand
 {
     /// <summary>Runs the workload on a host: BARs as its OS placed them (a VF's from its PF's VF BARs).</summary>
     public static int Run(HostSystem host, IoArguments args, TextWriter stdout, TextWriter stderr) =>
-        Run(host.RootComplex, args, stdout, stderr, new OsHostBus(host, args.Function));
+        args.QuietFunction != null ? NoisyNeighbour.Run(host, args, stdout, stderr)
+        : Run(host.RootComplex, args, stdout, stderr, new OsHostBus(host, args.Function));
 
     /// <summary>
     /// Runs the workload described by <paramref name="args"/> on <paramref name="rc"/>; returns the exit code.
@@ -139,7 +163,7 @@ public static class IoCommand
     }
 
     /// <summary>The upper 64 MiB of the largest host RAM range of at least 128 MiB (firmware and OS use the bottom).</summary>
-    static HostMemoryAllocator? DriverMemory(RootComplex rc)
+    internal static HostMemoryAllocator? DriverMemory(RootComplex rc)
     {
         const ulong Size = 64UL << 20;
         var r = rc.HostMemory.Ranges.Where(r => r.Size >= 2 * Size).OrderByDescending(r => r.Size).FirstOrDefault();

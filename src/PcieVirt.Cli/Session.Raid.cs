@@ -2,6 +2,7 @@ using System.Globalization;
 using PcieVirt.Devices.Driver;
 using PcieVirt.Devices.Media;
 using PcieVirt.Devices.Nvme;
+using PcieVirt.Devices.Nvme.Qos;
 using PcieVirt.Devices.Raid;
 using PcieVirt.Devices.RaidController;
 using PcieVirt.Fabric;
@@ -28,6 +29,9 @@ public sealed partial class Session
                raid BDF replace [VOLUME] DRIVE          (VOLUME may be left out when one volume misses a member)
                raid BDF rebuild [ROWS|all]
                raid BDF vf N online|offline|assign vq=Q vi=I
+               raid BDF vf N qos [iops=N,bw=SIZE,weight=W]   read or set a VF's QoS limits (0 = unlimited)
+               raid BDF qos [on|off]                       the QoS arbiter: state and every VF's limits
+               raid BDF show                               drives, volumes, VF controllers and their QoS
         """;
 
     readonly Dictionary<RaidControllerDevice, NvmeDriver> _pfDrivers = [];
@@ -67,6 +71,8 @@ public sealed partial class Session
             "replace" => RaidReplace(device, rest),
             "rebuild" => RaidRebuild(device, rest),
             "vf" => RaidVf(host, address, device, rest),
+            "qos" => RaidQos(device, rest),
+            "show" => rest.Length == 0 ? RaidShow(address, device) : RaidFail(2, "usage: raid BDF show"),
             _ => RaidFail(2, $"unknown subcommand '{args[1]}'\n{RaidUsage}"),
         };
     }
@@ -249,9 +255,18 @@ public sealed partial class Session
     int RaidVf(HostSystem host, PciAddress pf, RaidControllerDevice d, string[] a)
     {
         if (a.Length < 2 || !int.TryParse(a[0], NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n == 0)
-            return RaidFail(2, "usage: raid BDF vf N online|offline|assign vq=Q vi=I");
+            return RaidFail(2, "usage: raid BDF vf N online|offline|assign vq=Q vi=I | qos [iops=N,bw=SIZE,weight=W]");
         if (n > d.Primary.SecondaryControllers.Count) return RaidFail(1, $"vf {n}: the PF has {d.Primary.SecondaryControllers.Count} VF controllers");
         ushort id = RaidControllerDevice.VfControllerId(n);
+        if (a[1] == "qos")
+        {
+            if (a.Length == 2)
+            {
+                _out.WriteLine($"vf{n} (controller {id}): {FormatQos(d.QosOf(n))}{(d.QosEnabled ? "" : " (QoS is off)")}");
+                return 0;
+            }
+            return RaidVfQos(host, pf, d, n, id, a[2..]);
+        }
         var driver = PfDriver(host, pf, d);
         if (driver is null) return 1;
         switch (a[1])
@@ -271,6 +286,127 @@ public sealed partial class Session
                 return 0;
             default: return RaidFail(2, "usage: raid BDF vf N online|offline|assign vq=Q vi=I");
         }
+    }
+
+    /// <summary>
+    /// Sets a VF's QoS limits through the PF's admin queue with the vendor-specific Set Controller QoS
+    /// command (C0h, spec-notes/qos.md); keys not given keep their current value. Switches QoS on first.
+    /// </summary>
+    int RaidVfQos(HostSystem host, PciAddress pf, RaidControllerDevice d, int n, ushort id, string[] words)
+    {
+        var parts = string.Join(',', words).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (!TryOptions(parts, out var o, out string? bad, "iops", "bw", "weight")) return RaidFail(2, $"qos: {bad}");
+        if (o.Count == 0) return RaidFail(2, "usage: raid BDF vf N qos [iops=N,bw=SIZE,weight=W]");
+        var limits = d.QosOf(n) ?? QosLimits.Unlimited;
+        if (o.TryGetValue("iops", out string? iv))
+        {
+            if (!TryLimit(iv, out ulong iops) || iops > uint.MaxValue) return RaidFail(2, $"qos: iops={iv} is not a count 0..{uint.MaxValue} (0 = unlimited)");
+            limits = limits with { IopsLimit = iops };
+        }
+        if (o.TryGetValue("bw", out string? bv))
+        {
+            ulong bw = 0;
+            string? why = null;
+            if (!TryLimit(bv, out bw) && !ModelNumber.TryParse(bv, out bw, out why)) return RaidFail(2, $"qos: bw={bv}: {why ?? "not a size"}");
+            // Set Controller QoS carries KiB/s in a dword.
+            if (bw % 1024 != 0 || bw / 1024 > uint.MaxValue) return RaidFail(2, $"qos: bw={bv} is not a whole number of KiB/s up to 4T (e.g. 100M)");
+            limits = limits with { BytesPerSecond = bw };
+        }
+        if (o.TryGetValue("weight", out string? wv))
+        {
+            if (!int.TryParse(wv, NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w is < 1 or > 255) return RaidFail(2, $"qos: weight={wv} is not 1..255");
+            limits = limits with { Weight = w };
+        }
+        if (!d.VfControllers.Any(v => v.VfNumber == n)) return RaidFail(1, $"vf {n} is not enabled: its controller does not exist (sriov {pf} numvfs=…)");
+        if (!d.QosEnabled)
+        {
+            var on = d.EnableQos();
+            if (!on.IsSuccess) return RaidFail(1, $"cannot switch QoS on: {on.Error}");
+            _out.WriteLine("QoS arbiter on: I/O of the PF and its VFs now completes in virtual time as the arbiter grants it");
+        }
+        var driver = PfDriver(host, pf, d);
+        if (driver is null) return 1;
+        NvmeCompletion c;
+        try
+        {
+            c = driver.ExecuteAdmin(new NvmeSubmission
+            {
+                Opcode = NvmeController.SetControllerQosOpcode,
+                Cdw10 = id,
+                Cdw11 = (uint)limits.IopsLimit,
+                Cdw12 = (uint)(limits.BytesPerSecond / 1024),
+                Cdw13 = (uint)limits.Weight,
+            });
+        }
+        catch (NvmeDriverException e)
+        {
+            _pfDrivers.Remove(d);
+            return RaidFail(1, $"the PF's controller did not answer: {e.Message} (try again: the PF driver is brought up anew)");
+        }
+        if (!c.Status.IsSuccess) return RaidFail(1, $"Set Controller QoS refused: {c.Status}");
+        _out.WriteLine($"vf{n} (controller {id}): {FormatQos(d.QosOf(n))}");
+        return 0;
+    }
+
+    static bool TryLimit(string text, out ulong value)
+    {
+        value = 0;
+        return text is "unlimited" or "off" || ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+    }
+
+    /// <summary>"iops=20000 bw=100M weight=2", with "unlimited" for zero limits.</summary>
+    internal static string FormatQos(QosLimits? limits)
+    {
+        var l = limits ?? QosLimits.Unlimited;
+        string iops = l.IopsLimit == 0 ? "unlimited" : l.IopsLimit.ToString(CultureInfo.InvariantCulture);
+        return $"iops={iops} bw={FormatRate(l.BytesPerSecond)} weight={l.Weight}";
+    }
+
+    static string FormatRate(ulong bytes)
+    {
+        if (bytes == 0) return "unlimited";
+        foreach (var (shift, unit) in new[] { (30, "G"), (20, "M"), (10, "K") })
+            if (bytes % (1UL << shift) == 0) return string.Create(CultureInfo.InvariantCulture, $"{bytes >> shift}{unit}");
+        return bytes.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary><c>raid BDF qos [on|off]</c>: switches the arbiter, or lists its state and every VF's limits.</summary>
+    int RaidQos(RaidControllerDevice d, string[] a)
+    {
+        switch (a)
+        {
+            case ["on"]:
+                return RaidResult(d.EnableQos(), $"QoS arbiter on ({d.QosChannels} channels): I/O of the PF and its VFs completes in virtual time as the arbiter grants it");
+            case ["off"]:
+                return RaidResult(d.DisableQos(), "QoS arbiter off: I/O completes at once again (limits are kept)");
+            case []:
+                _out.WriteLine($"QoS {(d.QosEnabled ? "on" : "off")}, {d.QosChannels} channels");
+                for (int n = 1; n <= d.Primary.SecondaryControllers.Count; n++)
+                    if (d.QosOf(n) is not null || d.VfControllers.Any(v => v.VfNumber == n))
+                        _out.WriteLine($"  vf{n} (controller {RaidControllerDevice.VfControllerId(n)}): {FormatQos(d.QosOf(n))}");
+                return 0;
+            default:
+                return RaidFail(2, "usage: raid BDF qos [on|off]");
+        }
+    }
+
+    /// <summary><c>raid BDF show</c>: a summary of the controller, its volumes and its VF controllers with their QoS.</summary>
+    int RaidShow(PciAddress pf, RaidControllerDevice d)
+    {
+        var secondaries = d.Primary.SecondaryControllers;
+        _out.WriteLine($"{pf.ToString(withDomain: true)} {d.Function.Name}: {d.Engine.Drives.Count} drives, {d.Engine.Volumes.Count} volumes, {secondaries.Count} VF controllers, QoS {(d.QosEnabled ? "on" : "off")} ({d.QosChannels} channels)");
+        RaidVolumes(d);
+        var live = d.VfControllers.Select(v => v.VfNumber).ToHashSet();
+        _out.WriteLine("vf   cntlid  state    vq  vi  namespaces  qos");
+        foreach (var sc in secondaries)
+        {
+            int n = sc.VirtualFunctionNumber;
+            if (!live.Contains(n) && !sc.IsOnline && sc.QueueResources == 0 && d.QosOf(n) is null) continue;
+            var nss = d.Subsystem.Namespaces.Where(ns => ns.IsAttachedTo(sc.ControllerId)).Select(ns => ns.Nsid.ToString(CultureInfo.InvariantCulture)).ToList();
+            string state = !live.Contains(n) ? "disabled" : sc.IsOnline ? "online" : "offline";
+            _out.WriteLine($"vf{n,-3} {sc.ControllerId,-7} {state,-8} {sc.QueueResources,-3} {sc.InterruptResources,-3} {(nss.Count == 0 ? "-" : string.Join(',', nss)),-11} {FormatQos(d.QosOf(n))}");
+        }
+        return 0;
     }
 
     int Virt(NvmeDriver driver, int action, int resource, ushort id, int count, string done)

@@ -26,8 +26,11 @@ public sealed partial class NvmeController
     int _maskedEventTypes; // bit per Asynchronous Event Type reported and not yet cleared by reading its log
 
     // ---- namespaces this controller sees (attached), indexed by NSID; changed list (log 04h) ----
-    readonly NvmeNamespace?[] _active;
-    readonly uint[] _changedNs = new uint[1024];
+    // Indexed by NSID; grown to the highest attached NSID only, so an idle VF does not carry a slot per
+    // namespace the subsystem could ever hold.
+    NvmeNamespace?[] _active = [];
+    const int ChangedNsListEntries = 1024; // the Changed Namespace List log page holds 1024 NSIDs
+    uint[] _changedNs = [];                 // grown as namespaces change, up to ChangedNsListEntries
     int _changedNsCount;
 
     // ---- Error Information log (log 01h): a ring, newest reported first ----
@@ -39,7 +42,7 @@ public sealed partial class NvmeController
         public uint Nsid;
     }
 
-    readonly ErrorEntry[] _errorLog;
+    ErrorEntry[]? _errorLog; // allocated on the first error
     int _errorNext;
     ulong _errorCount;
 
@@ -387,14 +390,28 @@ public sealed partial class NvmeController
 
     // ---------------------------------------------------------------- namespaces
 
+    void SetActive(NvmeNamespace ns, bool attached)
+    {
+        if (ns.Nsid >= (uint)_active.Length)
+        {
+            if (!attached) return;
+            Array.Resize(ref _active, (int)Math.Min(Subsystem.MaxNamespaces + 1, Math.Max(ns.Nsid + 1, 2u * (uint)_active.Length)));
+        }
+        _active[ns.Nsid] = attached ? ns : null;
+    }
+
+    /// <summary>The namespace with <paramref name="nsid"/> if it is active on this controller.</summary>
+    NvmeNamespace? Active(uint nsid) => nsid < (uint)_active.Length ? _active[nsid] : null;
+
     internal void OnNamespaceAttachmentChanged(NvmeNamespace ns, bool attached, bool notify)
     {
-        _active[ns.Nsid] = attached ? ns : null;
+        SetActive(ns, attached);
         Log.NamespaceVisibility(_log, _name, ns.Nsid, attached ? "attached" : "detached");
         // The host learns the namespace set when it initialises; changes are reported to an enabled controller.
         if (!notify || !IsOperational) return;
-        if (_changedNsCount < _changedNs.Length)
+        if (_changedNsCount < ChangedNsListEntries)
         {
+            if (_changedNsCount == _changedNs.Length) Array.Resize(ref _changedNs, Math.Min(ChangedNsListEntries, Math.Max(16, 2 * _changedNs.Length)));
             bool listed = false;
             for (int i = 0; i < _changedNsCount; i++) listed |= _changedNs[i] == ns.Nsid;
             if (!listed) _changedNs[_changedNsCount++] = ns.Nsid;
@@ -484,6 +501,7 @@ public sealed partial class NvmeController
 
     void RecordError(ushort sqId, ushort cid, NvmeStatus status, uint nsid)
     {
+        _errorLog ??= new ErrorEntry[_o.ErrorLogEntries];
         ref var e = ref _errorLog[_errorNext];
         e.Count = ++_errorCount;
         e.SqId = sqId;
@@ -499,6 +517,7 @@ public sealed partial class NvmeController
     int FillErrorLog(Span<byte> log)
     {
         // Entries newest first; slots never used read as zeros (Error Count 0 = invalid entry).
+        if (_errorLog is null) return 64 * _o.ErrorLogEntries;
         int n = _errorLog.Length;
         for (int i = 0; i < n; i++)
         {

@@ -19,7 +19,7 @@ public sealed partial class NvmeController
             case NvmeIdentifyCns.Namespace:
                 if (nsid == 0xFFFF_FFFF && managesNamespaces) { FillCommonNamespace(d); break; }
                 if (!ValidNsid(nsid)) return;
-                if (_active[nsid] is { } active) FillNamespace(d, active); // an inactive NSID reads as zeros
+                if (Active(nsid) is { } active) FillNamespace(d, active); // an inactive NSID reads as zeros
                 break;
             case NvmeIdentifyCns.Controller:
                 FillController(d);
@@ -30,7 +30,7 @@ public sealed partial class NvmeController
                 break;
             case NvmeIdentifyCns.NamespaceIdentificationDescriptors:
                 if (!ValidNsid(nsid)) return;
-                if (_active[nsid] is not { } described) { Fail(NvmeStatus.InvalidNamespaceOrFormat, $"NSID {nsid} is not active on this controller", 4); return; }
+                if (Active(nsid) is not { } described) { Fail(NvmeStatus.InvalidNamespaceOrFormat, $"NSID {nsid} is not active on this controller", 4); return; }
                 // One descriptor: NIDT 02h (NGUID), NIDL 16; the list ends with a zero header.
                 d[0] = 2;
                 d[1] = 16;
@@ -150,7 +150,7 @@ public sealed partial class NvmeController
         int n = 0;
         foreach (var ns in Subsystem.Namespaces)
         {
-            if (ns.Nsid <= after || (activeOnly && _active[ns.Nsid] == null)) continue;
+            if (ns.Nsid <= after || (activeOnly && Active(ns.Nsid) == null)) continue;
             if (n == 1024) break;
             BinaryPrimitives.WriteUInt32LittleEndian(d[(4 * n++)..], ns.Nsid);
         }

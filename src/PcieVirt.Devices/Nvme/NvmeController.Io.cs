@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Devices.Nvme;
 
@@ -24,7 +25,7 @@ public sealed partial class NvmeController
         }
         // Every NVM command names one namespace that must be active (attached) on this controller.
         uint nsid = cmd.Nsid;
-        if (nsid == 0 || nsid > Subsystem.MaxNamespaces || _active[nsid] is not { } ns)
+        if (nsid == 0 || nsid > Subsystem.MaxNamespaces || Active(nsid) is not { } ns)
         {
             Fail(NvmeStatus.InvalidNamespaceOrFormat, $"NSID {nsid} is not an active namespace of this controller", 4);
             return;
@@ -66,21 +67,25 @@ public sealed partial class NvmeController
             return;
         }
         NvmeBackendResult r;
-        if (write)
+        if (!TryDirectTransfer(ns, slba, write, out r))
         {
-            if (!CopyFromHost(buffer)) return;
-            r = backend.Write(slba, buffer);
-            // Without the volatile cache, or with Force Unit Access, the data must be durable before completion.
-            if (r.Status.IsSuccess && (!_writeCacheEnabled || (cmd.Cdw12 & ForceUnitAccess) != 0))
+            if (!_result.Status.IsSuccess) return;
+            if (write)
             {
-                var f = backend.Flush();
-                r = new NvmeBackendResult(f.Status, r.ServiceTimeNs + f.ServiceTimeNs);
+                if (!CopyFromHost(buffer)) return;
+                r = backend.Write(slba, buffer);
+            }
+            else
+            {
+                r = backend.Read(slba, buffer);
+                if (r.Status.IsSuccess && !CopyToHost(buffer)) return;
             }
         }
-        else
+        // Without the volatile cache, or with Force Unit Access, written data must be durable before completion.
+        if (write && r.Status.IsSuccess && (!_writeCacheEnabled || (cmd.Cdw12 & ForceUnitAccess) != 0))
         {
-            r = backend.Read(slba, buffer);
-            if (r.Status.IsSuccess && !CopyToHost(buffer)) return;
+            var f = backend.Flush();
+            r = new NvmeBackendResult(f.Status, r.ServiceTimeNs + f.ServiceTimeNs);
         }
         _result.ServiceNs = r.ServiceTimeNs;
         _busyNs += r.ServiceTimeNs;
@@ -89,6 +94,58 @@ public sealed partial class NvmeController
         ulong units = (ulong)bytes / 512;
         if (write) { _hostWrites++; _written512 += units; }
         else { _hostReads++; _read512 += units; }
+    }
+
+    /// <summary>
+    /// The data of a transfer that is one memory request (one mapped segment inside one 4 KiB page) goes
+    /// between the backend and host RAM in place when the fabric grants the zero-copy seam
+    /// (<see cref="PcieVirt.Pci.Functions.IUpstreamPort.MapForWrite"/>): the TLP is still routed, checked,
+    /// translated by the IOMMU and traced, only the staging copy through <see cref="DataBuffer"/> goes.
+    /// False with a success status: not eligible, use the copying path. False with a failure status:
+    /// the DMA failed (the command's status is set as the copying path would set it).
+    /// </summary>
+    bool TryDirectTransfer(NvmeNamespace ns, ulong slba, bool write, out NvmeBackendResult r)
+    {
+        r = default;
+        if (_segCount != 1) return false;
+        ulong address = _segAddress[0];
+        int n = _segLength[0];
+        if ((address & 4095) + (ulong)n > 4096) return false;
+        var f = _function;
+        if (f?.Upstream is not { } up) return false;
+        var backend = ns.Backend;
+        if (write)
+        {
+            if (!f.BusMasterEnabled) { Fail(NvmeStatus.DataTransferError, $"DMA read of {n} bytes from 0x{address:x} not completed"); return false; }
+            switch (up.MapForRead(f.Bdf, address, n, out var source))
+            {
+                case DmaMapStatus.Unavailable: return false;
+                case DmaMapStatus.Failed:
+                    Fail(NvmeStatus.DataTransferError, $"DMA read of {n} bytes from 0x{address:x} not completed");
+                    return false;
+            }
+            _dmaReadRequests++;
+            _dmaReadBytes += n;
+            r = backend.Write(slba, source);
+            return true;
+        }
+        // A read: the copying path reads the media first and then fails the DMA, so a failed mapping
+        // still reads the media (same service time and media status), the data going to the staging buffer.
+        Span<byte> destination = default;
+        DmaMapStatus status = f.BusMasterEnabled ? up.MapForWrite(f.Bdf, address, n, out destination) : DmaMapStatus.Failed;
+        if (status == DmaMapStatus.Unavailable) return false;
+        if (status == DmaMapStatus.Failed)
+        {
+            r = backend.Read(slba, DataBuffer.AsSpan(0, n));
+            _result.ServiceNs = r.ServiceTimeNs;
+            _busyNs += r.ServiceTimeNs;
+            if (!r.Status.IsSuccess) Fail(r.Status, "backend read failed");
+            else Fail(NvmeStatus.DataTransferError, $"DMA write of {n} bytes to 0x{address:x} not completed");
+            return false;
+        }
+        _dmaWriteBytes += n;
+        r = backend.Read(slba, destination);
+        return true;
     }
 
     void FlushNamespace(NvmeNamespace ns)

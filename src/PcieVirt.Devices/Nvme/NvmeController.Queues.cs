@@ -17,9 +17,10 @@ public sealed partial class NvmeController
     byte[] DataBuffer => _dataBuffer ??= new byte[Math.Max(MaxTransferBytes, 4096)];
     byte[]? _scratchBuffer;
     byte[] ScratchBuffer => _scratchBuffer ??= new byte[Math.Max(4096, 64 * _o.ErrorLogEntries)];
-    readonly ulong[] _segAddress;
-    readonly int[] _segLength;
-    readonly byte[] _prpListBytes;
+    // PRP segment tables, allocated by the first data transfer (an idle controller carries none).
+    ulong[] _segAddress = [];
+    int[] _segLength = [];
+    byte[] _prpListBytes = [];
     int _segCount;
     bool _processing, _again;
     readonly ulong[] _sqWork; // bit per SQ that has entries the controller has not fetched
@@ -442,6 +443,13 @@ public sealed partial class NvmeController
     {
         _segCount = 0;
         if (length == 0) return true;
+        if (_segAddress.Length == 0)
+        {
+            int maxSegments = (1 << _o.MaxDataTransferExponent) + 2;
+            _segAddress = new ulong[maxSegments];
+            _segLength = new int[maxSegments];
+            _prpListBytes = new byte[8 * maxSegments];
+        }
         ulong page = (ulong)PageSize, mask = page - 1;
         if ((prp1 & 3) != 0) { Fail(NvmeStatus.PrpOffsetInvalid, $"PRP1 0x{prp1:x} is not dword aligned", 24); return false; }
         int first = (int)Math.Min((ulong)length, page - (prp1 & mask));

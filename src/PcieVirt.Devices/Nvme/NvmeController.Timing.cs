@@ -19,7 +19,7 @@ public sealed partial class NvmeController
         public int Bytes;
     }
 
-    InFlightCommand[] _inflight = new InFlightCommand[16];
+    InFlightCommand[] _inflight = []; // grown with the queue depth on first use (timed mode only)
     int _inflightCount;
     ulong _inflightSequence;
     int _ioCursor; // round robin position over I/O SQs for arbiter-granted fetches
@@ -85,7 +85,7 @@ public sealed partial class NvmeController
             if (_log.IsEnabled(LogLevel.Debug)) Log.CommandFailed(_log, _name, sq.Id, cid, opcode, status, _result.Reason ?? "-");
         }
         ulong service = CommandOverheadNs + _result.ServiceNs;
-        if (_inflightCount == _inflight.Length) Array.Resize(ref _inflight, _inflight.Length * 2); // grows with queue depth, not per command
+        if (_inflightCount == _inflight.Length) Array.Resize(ref _inflight, Math.Max(16, _inflight.Length * 2)); // grows with queue depth, not per command
         ref var e = ref _inflight[_inflightCount++];
         ulong before = 0, after = 0;
         if (Transport is { } t)
@@ -160,7 +160,7 @@ public sealed partial class NvmeController
             if (!sq.Exists || sq.Head == sq.Tail || _cqs[sq.CqId].IsFull) continue;
             if (!DmaRead(sq.Base + (ulong)sq.Head * NvmeCommand.Size, _sqe)) return false;
             var cmd = new NvmeCommand(_sqe);
-            if (cmd.Opcode is NvmeIoOpcode.Read or NvmeIoOpcode.Write && cmd.Nsid != 0 && cmd.Nsid < (uint)_active.Length && _active[cmd.Nsid] is { } ns)
+            if (cmd.Opcode is NvmeIoOpcode.Read or NvmeIoOpcode.Write && cmd.Nsid != 0 && Active(cmd.Nsid) is { } ns)
                 bytes = (int)((cmd.Cdw12 & 0xFFFF) + 1) * ns.Backend.BlockSize;
             _peekedSq = sq;
             _ioCursor = i % (n - 1); // the next turn starts after this queue

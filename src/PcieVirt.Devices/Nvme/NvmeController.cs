@@ -59,14 +59,8 @@ public sealed partial class NvmeController
             _sqs[i] = new SubmissionQueue((ushort)i);
             _cqs[i] = new CompletionQueue((ushort)i);
         }
-        int maxSegments = (1 << options.MaxDataTransferExponent) + 2;
-        _segAddress = new ulong[maxSegments];
-        _segLength = new int[maxSegments];
-        _prpListBytes = new byte[8 * maxSegments];
         MaxTransferBytes = (1 << options.MaxDataTransferExponent) * (4096 << options.MemoryPageSizeMin);
-        _errorLog = new ErrorEntry[options.ErrorLogEntries];
         _aerCids = new ushort[options.AsyncEventRequestLimit];
-        _active = new NvmeNamespace?[subsystem.MaxNamespaces + 1];
         _vectorCoalescingDisabled = new bool[Math.Max(options.EffectiveMsixTableSize, 32)];
         if (options.Virtualization is { } v)
         {
@@ -81,7 +75,7 @@ public sealed partial class NvmeController
         subsystem.Register(this);
         foreach (var s in _secondaries) subsystem.DeclareSecondary(s);
         foreach (var ns in subsystem.Namespaces)
-            if (ns.IsAttachedTo(ControllerId)) _active[ns.Nsid] = ns;
+            if (ns.IsAttachedTo(ControllerId)) SetActive(ns, attached: true);
         ResetRegisters(full: true);
         ResetControllerState();
     }

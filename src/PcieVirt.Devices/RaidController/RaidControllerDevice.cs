@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PcieVirt.Devices.Media;
 using PcieVirt.Devices.Nvme;
+using PcieVirt.Devices.Nvme.Qos;
 using PcieVirt.Devices.Raid;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
@@ -25,6 +26,17 @@ public sealed record RaidControllerConfig
     public int PfIoQueuePairs { get; init; } = 31;
     /// <summary>Volumes to create at power-on, each with the controllers (0 = PF, n = VF n) its namespace is attached to.</summary>
     public IReadOnlyList<InitialVolume> Volumes { get; init; } = [];
+    /// <summary>Per-VF quality of service from power-on (null: QoS off until switched on, e.g. by the shell).</summary>
+    public RaidControllerQosConfig? Qos { get; init; }
+}
+
+/// <summary>The controller's QoS arbiter settings: its media channels and the limits each VF starts with.</summary>
+public sealed record RaidControllerQosConfig
+{
+    /// <summary>Commands the controller's back end serves at once (the shared media model's channels); 0 = one per drive.</summary>
+    public int Channels { get; init; }
+    /// <summary>Limits of VF n's controller (key n ≥ 1) when it is created; VFs not listed start unlimited, weight 1.</summary>
+    public IReadOnlyDictionary<int, QosLimits> Vfs { get; init; } = new Dictionary<int, QosLimits>();
 }
 
 /// <summary>
@@ -45,6 +57,9 @@ public sealed class RaidControllerDevice : IDisposable
     readonly ILoggerFactory _loggerFactory;
     readonly ILogger _log;
     RaidControllerFunction? _function;
+    readonly List<NvmeVirtualFunction> _vfs = [];
+    bool _watchingVfs;
+    Func<ulong> _clock = static () => 0;
 
     /// <summary>Creates the engine and its drives; throws <see cref="ArgumentException"/> when a drive cannot be created.</summary>
     public RaidControllerDevice(RaidControllerConfig config, ILoggerFactory? loggerFactory = null)
@@ -111,6 +126,7 @@ public sealed class RaidControllerDevice : IDisposable
         };
         identity = identity with { ClassCode = Config.NvmeClassCode ? NvmeEndpointFunction.NvmeClassCode : NvmeEndpointFunction.RaidClassCode };
         _function = new RaidControllerFunction(this, name, identity, options, logger);
+        _function.Controller.Clock = _clock;
         return _function;
     }
 
@@ -120,7 +136,7 @@ public sealed class RaidControllerDevice : IDisposable
         if (vfIndex >= 127) return new VirtualFunction(sriov, vfIndex);
         var vfMsix = sriov.Options.VfMsix;
         int table = vfMsix?.TableSize ?? 2;
-        return new NvmeVirtualFunction(sriov, vfIndex, new NvmeControllerOptions
+        var vf = new NvmeVirtualFunction(sriov, vfIndex, new NvmeControllerOptions
         {
             ControllerId = VfControllerId(vfIndex + 1),
             IsSecondary = true,
@@ -134,7 +150,102 @@ public sealed class RaidControllerDevice : IDisposable
             Processing = Config.Processing,
             SerialNumber = $"PCIEVIRT-RAID-VF{vfIndex + 1}",
         }, Subsystem, sriov.Function.Logger);
+        vf.Controller.Clock = _clock;
+        _vfs.Add(vf);
+        if (!_watchingVfs)
+        {
+            sriov.VfsDisabled += OnVfsDisabled;
+            _watchingVfs = true;
+        }
+        if (QosEnabled) Arbiter!.Add(vf.Controller, DefaultLimits(vfIndex + 1));
+        return vf;
     }
+
+    void OnVfsDisabled(SriovCapability sriov, IReadOnlyList<VirtualFunction> removed)
+    {
+        foreach (var f in removed)
+            if (f is NvmeVirtualFunction vf && _vfs.Remove(vf))
+                Arbiter?.Remove(vf.Controller); // its limits are remembered for when the VF comes back
+    }
+
+    // ------------------------------------------------------------------ time and QoS
+
+    /// <summary>
+    /// The virtual time of the host the controller sits in (the platform sets it to its root complex's
+    /// clock): every controller of the device, and the QoS arbiter's token buckets, read it.
+    /// </summary>
+    public Func<ulong> Clock
+    {
+        get => _clock;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _clock = value;
+            if (_function != null) Primary.Clock = value;
+            foreach (var vf in _vfs) vf.Controller.Clock = value;
+        }
+    }
+
+    /// <summary>The controller's QoS arbiter, once QoS was switched on (it stays, keeping limits, while QoS is off).</summary>
+    public QosArbiter? Arbiter { get; private set; }
+
+    /// <summary>
+    /// True while the PF's and every VF's controller are under <see cref="Arbiter"/>: I/O is then fetched
+    /// when the arbiter grants it and completes in virtual time (callers advance the clock and call
+    /// <see cref="QosArbiter.Run"/>, as <c>pcievirt io</c> does).
+    /// </summary>
+    public bool QosEnabled { get; private set; }
+
+    /// <summary>Commands the back end serves at once under QoS (the media model's channels).</summary>
+    public int QosChannels => Arbiter?.Media.Channels ?? (Config.Qos is { Channels: > 0 } q ? q.Channels : Math.Max(1, Engine.Drives.Count));
+
+    /// <summary>The live controllers of the VFs, by VF number.</summary>
+    public IEnumerable<(int VfNumber, NvmeController Controller)> VfControllers =>
+        _vfs.Select(v => (v.VfIndex + 1, v.Controller));
+
+    /// <summary>
+    /// Puts the PF's and the VFs' controllers under the QoS arbiter (created on first use with
+    /// <see cref="QosChannels"/> channels); VFs start with the limits set before, else the model's defaults.
+    /// </summary>
+    public EngineResult EnableQos()
+    {
+        if (QosEnabled) return EngineResult.Ok;
+        if (_function is null) return EngineResult.Fail("the RAID controller has no function yet");
+        var all = new List<NvmeController> { Primary };
+        all.AddRange(_vfs.Select(v => v.Controller));
+        if (all.FirstOrDefault(c => c.CommandsInFlight != 0 || c.Media != null) is { } busy)
+            return EngineResult.Fail($"controller {busy.ControllerId} is in timed mode or has commands in execution; let it finish first");
+        Arbiter ??= new QosArbiter(new NvmeMediaModel(QosChannels), () => _clock(), _loggerFactory.CreateLogger("PcieVirt.Devices.Qos"));
+        Arbiter.Add(Primary);
+        foreach (var vf in _vfs) Arbiter.Add(vf.Controller, DefaultLimits(vf.VfIndex + 1));
+        QosEnabled = true;
+        return EngineResult.Ok;
+    }
+
+    /// <summary>Takes every controller from the arbiter (back to immediate completion); limits are kept for the next <see cref="EnableQos"/>.</summary>
+    public EngineResult DisableQos()
+    {
+        if (!QosEnabled) return EngineResult.Ok;
+        var all = Arbiter!.Controllers;
+        if (all.FirstOrDefault(c => c.CommandsInFlight != 0) is { } busy)
+            return EngineResult.Fail($"controller {busy.ControllerId} has {busy.CommandsInFlight} command(s) in execution; let them complete first");
+        foreach (var c in all) Arbiter.Remove(c);
+        QosEnabled = false;
+        return EngineResult.Ok;
+    }
+
+    /// <summary>
+    /// QoS limits of VF <paramref name="vfNumber"/>: what the arbiter enforces (or remembers while the VF or
+    /// QoS is off), else the model's default; null when none was ever set (unlimited, weight 1).
+    /// </summary>
+    public QosLimits? QosOf(int vfNumber)
+    {
+        ushort id = VfControllerId(vfNumber);
+        return Arbiter?.LimitsOf(id) ?? Arbiter?.RememberedLimitsOf(id) ?? DefaultLimits(vfNumber);
+    }
+
+    QosLimits? DefaultLimits(int vfNumber) =>
+        Config.Qos?.Vfs.TryGetValue(vfNumber, out var l) == true ? l : null;
 
     /// <summary>CNTLID of the secondary controller of VF <paramref name="vfNumber"/> (1-based).</summary>
     public static ushort VfControllerId(int vfNumber) => (ushort)(PrimaryControllerId + vfNumber);

@@ -11,6 +11,28 @@ public sealed class HostMemory : IPhysicalMemory
 
     readonly Dictionary<ulong, byte[]> _pages = [];
 
+    // A small direct-mapped cache of recently used pages in front of the dictionary: queues, PRP lists
+    // and data buffers are reused, so most DMA hits it. Pages are never freed, so entries never go stale.
+    const int CacheSlots = 64;
+    readonly ulong[] _cacheTag = new ulong[CacheSlots];
+    readonly byte[]?[] _cachePage = new byte[]?[CacheSlots];
+
+    /// <summary>The page holding page number <paramref name="page"/>; created when <paramref name="create"/>, else null if untouched.</summary>
+    byte[]? Page(ulong page, bool create)
+    {
+        int slot = (int)(page & (CacheSlots - 1));
+        if (_cacheTag[slot] == page && _cachePage[slot] is { } hit) return hit;
+        if (!_pages.TryGetValue(page, out var p))
+        {
+            if (!create) return null;
+            p = new byte[PageSize];
+            _pages.Add(page, p);
+        }
+        _cacheTag[slot] = page;
+        _cachePage[slot] = p;
+        return p;
+    }
+
     readonly AddressRange[] _ranges;
 
     /// <summary>RAM at [0, <paramref name="size"/>).</summary>
@@ -50,11 +72,36 @@ public sealed class HostMemory : IPhysicalMemory
             ulong page = address / PageSize;
             int inPage = (int)(address % PageSize);
             int n = Math.Min(data.Length, PageSize - inPage);
-            if (_pages.TryGetValue(page, out var p)) p.AsSpan(inPage, n).CopyTo(data);
+            if (Page(page, create: false) is { } p) p.AsSpan(inPage, n).CopyTo(data);
             else data[..n].Clear();
             data = data[n..];
             address += (ulong)n;
         }
+        return true;
+    }
+
+    static readonly byte[] ZeroPage = new byte[PageSize];
+
+    /// <summary>
+    /// The RAM at [<paramref name="address"/>, +<paramref name="length"/>) as one span to be written in
+    /// place (the page is created if untouched); false when the range is not RAM or crosses a page.
+    /// </summary>
+    internal bool TryMapForWrite(ulong address, int length, out Span<byte> memory)
+    {
+        memory = default;
+        int inPage = (int)(address % PageSize);
+        if (length <= 0 || inPage + length > PageSize || !Contains(address, length)) return false;
+        memory = Page(address / PageSize, create: true)!.AsSpan(inPage, length);
+        return true;
+    }
+
+    /// <summary>As <see cref="TryMapForWrite"/> for reading; an untouched page reads as zeros without being created.</summary>
+    internal bool TryMapForRead(ulong address, int length, out ReadOnlySpan<byte> memory)
+    {
+        memory = default;
+        int inPage = (int)(address % PageSize);
+        if (length <= 0 || inPage + length > PageSize || !Contains(address, length)) return false;
+        memory = (Page(address / PageSize, create: false) ?? ZeroPage).AsSpan(inPage, length);
         return true;
     }
 
@@ -67,12 +114,7 @@ public sealed class HostMemory : IPhysicalMemory
             ulong page = address / PageSize;
             int inPage = (int)(address % PageSize);
             int n = Math.Min(data.Length, PageSize - inPage);
-            if (!_pages.TryGetValue(page, out var p))
-            {
-                p = new byte[PageSize];
-                _pages.Add(page, p);
-            }
-            data[..n].CopyTo(p.AsSpan(inPage, n));
+            data[..n].CopyTo(Page(page, create: true)!.AsSpan(inPage, n));
             data = data[n..];
             address += (ulong)n;
         }

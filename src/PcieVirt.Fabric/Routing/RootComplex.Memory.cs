@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using PcieVirt.Pci;
 using PcieVirt.Pci.Config;
+using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Fabric;
 
@@ -154,6 +155,60 @@ public sealed partial class RootComplex
     internal bool UpstreamMemoryRead(FunctionSlot from, Bdf requester, ulong address, Span<byte> data) =>
         Upstream(from, requester, address, data, default, write: false);
 
+    internal DmaMapStatus UpstreamMapForWrite(FunctionSlot from, Bdf requester, ulong address, int length, out Span<byte> memory)
+    {
+        memory = default;
+        var status = UpstreamMap(from, requester, address, length, write: true, out ulong host);
+        if (status == DmaMapStatus.Mapped && !HostMemory.TryMapForWrite(host, length, out memory)) status = DmaMapStatus.Unavailable;
+        return status;
+    }
+
+    internal DmaMapStatus UpstreamMapForRead(FunctionSlot from, Bdf requester, ulong address, int length, out ReadOnlySpan<byte> memory)
+    {
+        memory = default;
+        var status = UpstreamMap(from, requester, address, length, write: false, out ulong host);
+        if (status == DmaMapStatus.Mapped && !HostMemory.TryMapForRead(host, length, out memory)) status = DmaMapStatus.Unavailable;
+        return status;
+    }
+
+    /// <summary>
+    /// The zero-copy form of <see cref="Upstream"/>: the same route, checks, IOMMU translation, status
+    /// side effects and TLP trace, but a request that reaches host RAM returns the host physical address
+    /// instead of moving data. Requests that would end anywhere else (a peer, the interrupt controller)
+    /// are not issued at all and report <see cref="DmaMapStatus.Unavailable"/>, so the caller's copying
+    /// path issues them with every effect they normally have.
+    /// </summary>
+    DmaMapStatus UpstreamMap(FunctionSlot from, Bdf requester, ulong address, int length, bool write, out ulong hostAddress)
+    {
+        hostAddress = 0;
+        if (IsWellFormed(address, length) && !ReachesHostRam(from, address)) return DmaMapStatus.Unavailable;
+        var status = UpstreamRoute(from, requester, address, default, default, write, length, out string destination, mapOnly: true, out hostAddress);
+        Finish(from, requester, address, length, write, status, destination, default);
+        return status == CompletionStatus.SuccessfulCompletion ? DmaMapStatus.Mapped : DmaMapStatus.Failed;
+    }
+
+    /// <summary>
+    /// True when a request from <paramref name="from"/> for <paramref name="address"/> would leave the
+    /// hierarchy towards host RAM rather than to a peer below a switch or to the interrupt controller
+    /// (side-effect free; access checks are the route's job).
+    /// </summary>
+    bool ReachesHostRam(FunctionSlot from, ulong address)
+    {
+        if (InterruptController.IsMsiAddress(address) || Mmio32.Contains(address) || Mmio64.Contains(address)) return false;
+        var came = from;
+        var bus = from.Bus;
+        while (bus.Kind != PciBusKind.Root)
+        {
+            if (bus.Kind == PciBusKind.SwitchInternal)
+                foreach (var peer in bus.Members)
+                    if (peer != came && (peer.Function.TryDecodeMemory(address, out _, out _) || peer.Bridge is { } pb && pb.ForwardsMemory(address)))
+                        return false;
+            came = bus.Owner!;
+            bus = came.Bus;
+        }
+        return true;
+    }
+
     /// <summary>
     /// A memory request mastered by a function (DMA, MSI) travels up: the function needs Bus Master
     /// Enable to issue it, and every bridge forwarding it upstream needs Bus Master Enable too
@@ -164,7 +219,13 @@ public sealed partial class RootComplex
     bool Upstream(FunctionSlot from, Bdf requester, ulong address, Span<byte> readData, ReadOnlySpan<byte> writeData, bool write)
     {
         int length = write ? writeData.Length : readData.Length;
-        var status = UpstreamRoute(from, requester, address, readData, writeData, write, length, out string destination);
+        var status = UpstreamRoute(from, requester, address, readData, writeData, write, length, out string destination, mapOnly: false, out _);
+        Finish(from, requester, address, length, write, status, destination, readData);
+        return status == CompletionStatus.SuccessfulCompletion;
+    }
+
+    void Finish(FunctionSlot from, Bdf requester, ulong address, int length, bool write, CompletionStatus status, string destination, Span<byte> readData)
+    {
         if (status != CompletionStatus.SuccessfulCompletion && !write)
         {
             readData.Fill(0xFF);
@@ -174,13 +235,13 @@ public sealed partial class RootComplex
         }
         if (_tlpLog.IsEnabled(LogLevel.Trace))
             Log.UpstreamTlp(_tlpLog, write ? "MWr" : "MRd", requester, address, length, destination, ConfigTlp.StatusName(status));
-        return status == CompletionStatus.SuccessfulCompletion;
     }
 
     CompletionStatus UpstreamRoute(FunctionSlot from, Bdf requester, ulong address, Span<byte> readData,
-        ReadOnlySpan<byte> writeData, bool write, int length, out string destination)
+        ReadOnlySpan<byte> writeData, bool write, int length, out string destination, bool mapOnly, out ulong mappedAddress)
     {
         destination = "none";
+        mappedAddress = 0;
         if (!from.Function.BusMasterEnabled)
         {
             // A function with Bus Master Enable clear must not issue the request at all.
@@ -283,7 +344,9 @@ public sealed partial class RootComplex
             address = hostAddress;
         }
         destination = "host memory";
-        bool ok = write ? HostMemory.Write(address, writeData) : HostMemory.Read(address, readData);
+        mappedAddress = address;
+        bool ok = mapOnly ? HostMemory.Contains(address, length)
+            : write ? HostMemory.Write(address, writeData) : HostMemory.Read(address, readData);
         if (ok) return CompletionStatus.SuccessfulCompletion;
         Log.UpstreamUnsupported(_log, requester, address, "outside host RAM");
         return CompletionStatus.UnsupportedRequest;

@@ -101,6 +101,12 @@ internal sealed class FunctionSlot : IUpstreamPort
 
     public ulong StallNs => Bus.RootComplex.DmaStallNs;
 
+    public DmaMapStatus MapForWrite(Bdf requester, ulong address, int length, out Span<byte> memory) =>
+        Bus.RootComplex.UpstreamMapForWrite(this, requester, address, length, out memory);
+
+    public DmaMapStatus MapForRead(Bdf requester, ulong address, int length, out ReadOnlySpan<byte> memory) =>
+        Bus.RootComplex.UpstreamMapForRead(this, requester, address, length, out memory);
+
     public override string ToString() => Function.ToString();
 }
 

@@ -88,6 +88,12 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
             if (!iov.VfBars.Any(b => b.Index == vfBar))
                 errors.Add($"{iov.Path}.vfBars: a raid-controller's VFs need VF BAR{vfBar} for their NVMe registers");
         }
+        if (config?.Qos is { } qos)
+        {
+            int total = Math.Min(iov?.TotalVfs ?? 0, 127);
+            foreach (int vf in qos.Vfs.Keys.Where(vf => vf > total).Order())
+                errors.Add($"{m.Path}.settings.qos.vfs: VF {vf} does not exist (the PF has {total} VF controllers)");
+        }
         if (config is null || errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
         RaidControllerDevice device;
         try { device = new RaidControllerDevice(config, loggerFactory); }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using PcieVirt.Devices.RaidController;
 using PcieVirt.Fabric;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
@@ -41,6 +42,13 @@ internal sealed class HostBuilder(ILoggerFactory loggerFactory)
         {
             var rp = rc.AddRootPort(rpm.Device, rpm.Function, _functions.DownstreamFacingPort(rpm, isRootPort: true, portNumber++));
             Attach(rp, rpm);
+        }
+        foreach (var raid in rc.AttachedFunctions.OfType<RaidControllerFunction>())
+        {
+            // The controller's virtual time is its host's; a model with settings.qos starts arbitrated.
+            raid.Device.Clock = () => rc.Clock.Now;
+            if (raid.Device.Config.Qos != null && raid.Device.EnableQos() is { IsSuccess: false } q)
+                throw new ArgumentException($"{raid.Name}: QoS: {q.Error}");
         }
         return rc;
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PcieVirt.Devices.Media;
+using PcieVirt.Devices.Nvme.Qos;
 using PcieVirt.Devices.Raid;
 using PcieVirt.Devices.RaidController;
 using PcieVirt.Platform.Model;
@@ -15,8 +16,10 @@ internal static class RaidControllerSettings
     public const string DeviceKind = "raid-controller";
     const long MaxDriveBytes = 1L << 50; // 1 PiB: in-memory drives are sparse, but the directory is not free
 
-    static readonly string[] Known = ["drives", "driveSize", "driveKind", "blockSize", "images", "classCode", "cacheSize", "seed", "processing", "volumes"];
+    static readonly string[] Known = ["drives", "driveSize", "driveKind", "blockSize", "images", "classCode", "cacheSize", "seed", "processing", "volumes", "qos"];
     static readonly string[] KnownVolume = ["name", "level", "drives", "stripe", "spares", "attach"];
+    static readonly string[] KnownQos = ["channels", "vfs"];
+    static readonly string[] KnownQosVf = ["vf", "iops", "bw", "weight"];
 
     /// <summary>The controller configuration, or <paramref name="errors"/> naming each bad member.</summary>
     public static RaidControllerConfig? Parse(JsonElement? settings, string path, List<string> errors)
@@ -104,6 +107,7 @@ internal static class RaidControllerSettings
             }
         }
         var volumes = settings is { } sv && sv.TryGetProperty("volumes", out var vl) ? Volumes(vl, $"{at}.volumes", count, errors) : [];
+        var qos = settings is { } sq && sq.TryGetProperty("qos", out var ql) ? Qos(ql, $"{at}.qos", errors) : null;
         if (size % blockSize != 0) errors.Add($"{at}.driveSize: {size} bytes is not a multiple of the {blockSize}-byte block");
         if (errors.Count > 0) return null;
         var drives = new DriveSpec[count];
@@ -119,8 +123,65 @@ internal static class RaidControllerSettings
             };
         return new RaidControllerConfig
         {
-            Drives = drives, NvmeClassCode = nvmeClass, VolatileWriteCache = vwc, Seed = seed, Processing = processing, Volumes = volumes,
+            Drives = drives, NvmeClassCode = nvmeClass, VolatileWriteCache = vwc, Seed = seed, Processing = processing, Volumes = volumes, Qos = qos,
         };
+    }
+
+    /// <summary>
+    /// <c>qos</c>: <c>{ "channels"?: N, "vfs"?: [{ "vf": n, "iops"?, "bw"?, "weight"? }] }</c>: the arbiter's
+    /// back-end channels (default: one per drive) and the limits each VF starts with (0 = unlimited; bw in
+    /// bytes per second, size strings allowed; weight 1..255). Its presence switches QoS on at power-on.
+    /// </summary>
+    static RaidControllerQosConfig? Qos(JsonElement q, string at, List<string> errors)
+    {
+        if (q.ValueKind != JsonValueKind.Object) { errors.Add($"{at}: expected an object with \"channels\" and \"vfs\""); return null; }
+        foreach (var p in q.EnumerateObject())
+            if (Array.IndexOf(KnownQos, p.Name) < 0) errors.Add($"{at}.{p.Name}: unknown QoS setting (known: {string.Join(", ", KnownQos)})");
+        int channels = 0;
+        if (q.TryGetProperty("channels", out var ch) && Number(ch, $"{at}.channels", errors) is { } c)
+        {
+            if (c is < 1 or > 1024) errors.Add($"{at}.channels: {c}; the back end serves 1..1024 commands at once");
+            else channels = (int)c;
+        }
+        var vfs = new Dictionary<int, QosLimits>();
+        if (q.TryGetProperty("vfs", out var list))
+        {
+            if (list.ValueKind != JsonValueKind.Array) errors.Add($"{at}.vfs: expected an array of per-VF limits");
+            else
+            {
+                int i = 0;
+                foreach (var v in list.EnumerateArray())
+                {
+                    string vat = $"{at}.vfs[{i++}]";
+                    if (v.ValueKind != JsonValueKind.Object) { errors.Add($"{vat}: expected an object"); continue; }
+                    foreach (var p in v.EnumerateObject())
+                        if (Array.IndexOf(KnownQosVf, p.Name) < 0) errors.Add($"{vat}.{p.Name}: unknown QoS setting (known: {string.Join(", ", KnownQosVf)})");
+                    int vf = 0;
+                    if (!v.TryGetProperty("vf", out var n) || n.ValueKind != JsonValueKind.Number || !n.TryGetInt32(out vf) || vf is < 1 or > 127)
+                        errors.Add($"{vat}.vf: expected a VF number 1..127");
+                    else if (vfs.ContainsKey(vf)) errors.Add($"{vat}.vf: VF {vf} is given limits twice");
+                    ulong iops = 0, bw = 0;
+                    int weight = 1;
+                    if (v.TryGetProperty("iops", out var io) && Number(io, $"{vat}.iops", errors) is { } x)
+                    {
+                        if (x > uint.MaxValue) errors.Add($"{vat}.iops: {x}; at most {uint.MaxValue} (0 = unlimited)");
+                        else iops = x;
+                    }
+                    if (v.TryGetProperty("bw", out var b) && Number(b, $"{vat}.bw", errors) is { } y)
+                    {
+                        if (y / 1024 > uint.MaxValue) errors.Add($"{vat}.bw: {y} bytes/s; at most 4T (0 = unlimited)");
+                        else bw = y;
+                    }
+                    if (v.TryGetProperty("weight", out var w) && Number(w, $"{vat}.weight", errors) is { } z)
+                    {
+                        if (z is < 1 or > 255) errors.Add($"{vat}.weight: {z}; a weight is 1..255");
+                        else weight = (int)z;
+                    }
+                    if (vf >= 1 && !vfs.ContainsKey(vf)) vfs[vf] = new QosLimits(iops, bw, weight);
+                }
+            }
+        }
+        return new RaidControllerQosConfig { Channels = channels, Vfs = vfs };
     }
 
     /// <summary>

@@ -11,6 +11,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4201, Level = LogLevel.Information, Message = "QoS: controller {ControllerId} put under the arbiter")]
     public static partial void QosControllerAdded(ILogger logger, ushort controllerId);
 
+    [LoggerMessage(EventId = 4204, Level = LogLevel.Information, Message = "QoS: controller {ControllerId} taken from the arbiter")]
+    public static partial void QosControllerRemoved(ILogger logger, ushort controllerId);
+
     [LoggerMessage(EventId = 4202, Level = LogLevel.Warning, Message = "{Controller}: Set Controller QoS for controller {Target} refused: {Reason}")]
     public static partial void QosRefused(ILogger logger, string controller, ushort target, string reason);
 

@@ -49,6 +49,7 @@ public sealed class QosArbiter : ICommandArbiter
     }
 
     readonly List<Entry> _entries = [];
+    readonly Dictionary<ushort, QosLimits> _removedLimits = [];
     readonly Func<ulong> _clock;
     readonly ILogger _log;
     bool _running, _again;
@@ -67,16 +68,47 @@ public sealed class QosArbiter : ICommandArbiter
     public NvmeMediaModel Media { get; }
 
     /// <summary>Puts <paramref name="controller"/> under this arbiter (timed mode on the shared media), unlimited until configured.</summary>
-    public void Add(NvmeController controller)
+    /// <param name="controller">The controller.</param>
+    /// <param name="initial">Its limits when the arbiter remembers none for its CNTLID (default: unlimited).</param>
+    public void Add(NvmeController controller, QosLimits? initial = null)
     {
         if (Find(controller.ControllerId) != null) throw new InvalidOperationException($"controller {controller.ControllerId} is already arbitrated");
         var e = new Entry(controller) { RefilledAtNs = _clock() };
+        // A controller that comes back (a VF re-enabled) keeps the limits its primary set before.
+        if (_removedLimits.Remove(controller.ControllerId, out var kept)) e.Limits = kept;
+        else if (initial is { } first)
+        {
+            if (first.Validate() is { } why) throw new ArgumentException($"controller {controller.ControllerId}: {why}", nameof(initial));
+            e.Limits = first;
+        }
         _entries.Add(e);
         Fill(e);
         controller.Media = Media;
         controller.Arbiter = this;
         Log.QosControllerAdded(_log, controller.ControllerId);
     }
+
+    /// <summary>
+    /// Takes <paramref name="controller"/> from the arbiter (its VF went away, or QoS is switched off) and
+    /// back to immediate mode; its limits are remembered for when a controller with its CNTLID is added
+    /// again. False when it is not arbitrated. Commands it has in execution are the caller's concern (a
+    /// VF going away is reset, which drops them; switching QoS off should wait until there are none).
+    /// </summary>
+    public bool Remove(NvmeController controller)
+    {
+        int i = _entries.FindIndex(x => x.Controller == controller);
+        if (i < 0) return false;
+        _removedLimits[controller.ControllerId] = _entries[i].Limits;
+        _entries.RemoveAt(i);
+        if (_cursor >= _entries.Count) _cursor = 0;
+        if (controller.Arbiter == this) controller.Arbiter = null;
+        if (controller.Media == Media) controller.Media = null;
+        Log.QosControllerRemoved(_log, controller.ControllerId);
+        return true;
+    }
+
+    /// <summary>Controllers under the arbiter, in arbitration order.</summary>
+    public IReadOnlyList<NvmeController> Controllers => _entries.ConvertAll(e => e.Controller);
 
     /// <summary>Sets the limits of controller <paramref name="controllerId"/> (CNTLID); its buckets start full.</summary>
     public void Configure(ushort controllerId, QosLimits limits)
@@ -92,6 +124,10 @@ public sealed class QosArbiter : ICommandArbiter
 
     /// <summary>Limits of controller <paramref name="controllerId"/>, or null when it is not arbitrated.</summary>
     public QosLimits? LimitsOf(ushort controllerId) => Find(controllerId)?.Limits;
+
+    /// <summary>Limits kept for controller <paramref name="controllerId"/> while it is away (<see cref="Remove"/>), or null.</summary>
+    public QosLimits? RememberedLimitsOf(ushort controllerId) =>
+        _removedLimits.TryGetValue(controllerId, out var l) ? l : null;
 
     /// <summary>Commands granted to controller <paramref name="controllerId"/> so far.</summary>
     public long GrantedTo(ushort controllerId) => Find(controllerId)?.Granted ?? 0;
