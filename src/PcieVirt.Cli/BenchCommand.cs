@@ -10,9 +10,9 @@ using PcieVirt.Platform.Model;
 namespace PcieVirt.Cli;
 
 /// <summary>Parsed arguments of <c>pcievirt bench paths</c>.</summary>
-public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind> Paths, bool Json)
+public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind> Paths, bool Json, string? TraceOut = null)
 {
-    public const string Usage = "usage: pcievirt bench paths [--model FILE] [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--verify] [--paths baremetal,vf,paravirtual,emulated] [--volume NAME] [--media nand|optane|hdd|null] [--json]";
+    public const string Usage = "usage: pcievirt bench paths [--model FILE] [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--verify] [--paths baremetal,vf,paravirtual,emulated] [--volume NAME] [--media nand|optane|hdd|null] [--trace-out FILE.json] [--json]";
 
     /// <summary>Parses the words after <c>bench</c>; on failure returns null and a message naming the bad argument.</summary>
     public static (BenchArguments? Args, string? Error) Parse(IReadOnlyList<string> args)
@@ -20,7 +20,7 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
         if (args.Count == 0 || args[0] != "paths") return (null, "the only benchmark is 'paths'");
         var workload = new WorkloadOptions { Pattern = WorkloadPattern.RandRead, BlockSize = 4096, IoDepth = 1, Ops = 2000, Seed = 1 };
         var paths = Enum.GetValues<PathKind>().ToList();
-        string? volume = null;
+        string? volume = null, traceOut = null;
         PathMedia? media = null;
         bool json = false;
         for (int i = 1; i < args.Count; i++)
@@ -28,7 +28,7 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
             string a = args[i];
             if (a == "--json") { json = true; continue; }
             if (a == "--verify") { workload = workload with { Verify = true }; continue; }
-            if (a is not ("--rw" or "--bs" or "--iodepth" or "--ops" or "--seed" or "--paths" or "--volume" or "--media")) return (null, $"unknown argument '{a}'");
+            if (a is not ("--rw" or "--bs" or "--iodepth" or "--ops" or "--seed" or "--paths" or "--volume" or "--media" or "--trace-out")) return (null, $"unknown argument '{a}'");
             if (i + 1 >= args.Count) return (null, $"{a} needs a value");
             string v = args[++i];
             switch (a)
@@ -72,10 +72,11 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
                     };
                     if (media is null) return (null, $"--media '{v}' is not one of nand, optane, hdd, null");
                     break;
+                case "--trace-out": traceOut = v; break;
                 default: volume = v; break;
             }
         }
-        return (new BenchArguments(new PathOptions { Workload = workload, Volume = volume, Media = media }, paths, json), null);
+        return (new BenchArguments(new PathOptions { Workload = workload, Volume = volume, Media = media }, paths, json, traceOut), null);
     }
 }
 
@@ -89,16 +90,34 @@ public static class BenchCommand
     public static int Run(PlatformModel model, BenchArguments args, TextWriter stdout, TextWriter stderr)
     {
         var results = new List<PathResult>();
+        var traces = new List<(string, PathTrace)>();
         try
         {
             var timing = TimingParameters.FromModel(model);
-            var options = args.Options with { Timing = timing };
-            foreach (var k in args.Paths) results.Add(PathBench.Run(k, model, options));
+            foreach (var k in args.Paths)
+            {
+                var trace = args.TraceOut is null ? null : new PathTrace();
+                results.Add(PathBench.Run(k, model, args.Options with { Timing = timing, Trace = trace }));
+                if (trace != null) traces.Add((k.Key(), trace));
+            }
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or NotSupportedException or NvmeDriverException or PlatformModelException)
         {
             stderr.WriteLine($"pcievirt bench: {e.Message}");
             return 1;
+        }
+        if (args.TraceOut is { } file)
+        {
+            try
+            {
+                using var f = File.Create(file);
+                TraceEventWriter.Write(f, traces);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"pcievirt bench: cannot write the trace to '{file}': {e.Message}");
+                return 1;
+            }
         }
         stdout.Write(args.Json ? ToJson(results, args.Options) : ToText(results, args.Options));
         return results.All(r => r.Workload.Errors == 0 && r.Workload.VerifyMismatches == 0) ? 0 : 1;

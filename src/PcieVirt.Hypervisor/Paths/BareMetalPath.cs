@@ -39,10 +39,11 @@ internal static class BareMetalPath
         {
             if (msg.Vector != vector) return;
             // The MSI crosses the link; the OS's interrupt entry is part of its completion path.
-            cpu.HoldPending(IoComponent.Link, flight);
+            cpu.HoldPending(IoComponent.Link, flight, false, b.Engine.Now);
             w.RunAt(b.Engine.Now + flight);
         };
-        w.MeasurementStarted += cpu.ResetCounters;
+        cpu.Trace = fe.Trace = o.Trace;
+        w.MeasurementStarted += () => { cpu.ResetCounters(); o.Trace?.Clear(); };
         w.Start();
         if (!b.Engine.RunUntil(() => w.IsDone))
             throw new InvalidOperationException("bare-metal run stalled: requests outstanding but nothing scheduled");

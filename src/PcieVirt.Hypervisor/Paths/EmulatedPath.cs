@@ -75,7 +75,8 @@ internal sealed class EmulatedPath : IAsyncNamespaceBackend, IVirtualDiskComplet
             if (m.Vector == pfVector) _vmm.Schedule(VmmWork.HostCompletions, _b.Engine.Now + flight);
         };
         while (_vm.Apic.HasDeliverable) { _vm.Apic.Acknowledge(); _vm.Apic.Eoi(); } // bring-up interrupts, taken
-        w.MeasurementStarted += () => { _vcpu.ResetCounters(); _vmm.Timeline.ResetCounters(); _dev.Emulator.ResetCounters(); };
+        _vcpu.Trace = _vmm.Timeline.Trace = _stack.Trace = o.Trace;
+        w.MeasurementStarted += () => { _vcpu.ResetCounters(); _vmm.Timeline.ResetCounters(); _dev.Emulator.ResetCounters(); o.Trace?.Clear(); };
         w.Start();
         if (!_b.Engine.RunUntil(() => w.IsDone))
             throw new InvalidOperationException($"emulated run stalled: requests outstanding but nothing scheduled (emulated controller: {_dev.Controller.AsyncCommandsPending} at the backend, fatal={_dev.Controller.IsFatal}; host layer in flight {_stack.Layer.InFlight})");

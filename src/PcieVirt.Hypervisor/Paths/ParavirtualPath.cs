@@ -68,7 +68,8 @@ internal sealed class ParavirtualPath : IVirtioBlkBackend, IVirtualDiskCompletio
         {
             if (m.Vector == pfVector) _io.Schedule(VmmWork.HostCompletions, _b.Engine.Now + flight);
         };
-        w.MeasurementStarted += () => { _vcpu.ResetCounters(); _io.Timeline.ResetCounters(); };
+        _vcpu.Trace = _io.Timeline.Trace = _stack.Trace = o.Trace;
+        w.MeasurementStarted += () => { _vcpu.ResetCounters(); _io.Timeline.ResetCounters(); o.Trace?.Clear(); };
         w.Start();
         if (!_b.Engine.RunUntil(() => w.IsDone))
             throw new InvalidOperationException($"paravirtual run stalled: requests outstanding but nothing scheduled (device {_device.Status}, host layer in flight {_stack.Layer.InFlight})");

@@ -29,6 +29,8 @@ public sealed record PathOptions
     public ulong VirtualDiskBytes { get; init; } = 64UL << 20;
     /// <summary>Drive media for the experiment (null: as the model says): the same array on other media.</summary>
     public PathMedia? Media { get; init; }
+    /// <summary>Records every costed step of the measured phase when set (for looking at, and trace files).</summary>
+    public PcieVirt.Hypervisor.Sim.PathTrace? Trace { get; init; }
     /// <summary>Guest RAM (bytes).</summary>
     public ulong GuestMemoryBytes { get; init; } = 256UL << 20;
 }

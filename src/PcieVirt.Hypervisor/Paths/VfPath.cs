@@ -88,7 +88,8 @@ internal static class VfPath
         vm.PostedInterrupts.SyncTo(vm.Apic);
         while (vm.Apic.HasDeliverable) { vm.Apic.Acknowledge(); vm.Apic.Eoi(); }
         iommu.ResetCounters();
-        w.MeasurementStarted += () => { cpu.ResetCounters(); iommu.ResetCounters(); };
+        cpu.Trace = fe.Trace = o.Trace;
+        w.MeasurementStarted += () => { cpu.ResetCounters(); iommu.ResetCounters(); o.Trace?.Clear(); };
         w.Start();
         if (!b.Engine.RunUntil(() => w.IsDone))
             throw new InvalidOperationException($"VF run stalled: requests outstanding but nothing scheduled (VF controller: {vfController.CommandsInFlight} in flight, fatal={vfController.IsFatal}; IOMMU faults {iommu.TotalFaults}, last {iommu.LastFault}; posted {iommu.InterruptsPosted}, remapped {iommu.InterruptsRemapped}, passed {iommu.InterruptsPassedThrough}, blocked {iommu.InterruptsBlocked}; doorbells {b.Posted.Delivered})");

@@ -36,6 +36,9 @@ public sealed class CpuTimeline(SerialActor actor, LatencyBreakdown breakdown)
     ulong _startedAt;
     bool _running;
 
+    /// <summary>Where costed steps are recorded (null: not recorded).</summary>
+    public PathTrace? Trace { get; set; }
+
     /// <summary>The thread this timeline books time on.</summary>
     public SerialActor Actor { get; } = actor;
 
@@ -97,6 +100,7 @@ public sealed class CpuTimeline(SerialActor actor, LatencyBreakdown breakdown)
     public void Spend(IoComponent component, ulong ns, bool hostCpu = false)
     {
         if (ns == 0) return;
+        Trace?.Add(Cursor, ns, Actor.Name, component, _targetCount > 0 ? _targets[0] : -1);
         Cursor += ns;
         if (hostCpu) HostCpuNs += ns;
         for (int i = 0; i < _targetCount; i++) Breakdown.Charge(_targets[i], component, ns);
@@ -130,6 +134,7 @@ public sealed class CpuTimeline(SerialActor actor, LatencyBreakdown breakdown)
     /// </summary>
     public void ChargeOnly(IoComponent component, ulong ns)
     {
+        Trace?.Add(Cursor, ns, "link", component, _targetCount > 0 ? _targets[0] : -1);
         // Not captured: while reaping, the flight of a write (the CQ head doorbell) delays no I/O.
         for (int i = 0; i < _targetCount; i++) Breakdown.Charge(_targets[i], component, ns);
     }
@@ -141,13 +146,17 @@ public sealed class CpuTimeline(SerialActor actor, LatencyBreakdown breakdown)
     /// Records <paramref name="ns"/> of <paramref name="component"/> that happened before this CPU ran (on
     /// the way to waking it); it is charged to every I/O reaped in the next run (<see cref="ChargePending"/>).
     /// </summary>
-    public void HoldPending(IoComponent component, ulong ns, bool hostCpu = false)
+    public void HoldPending(IoComponent component, ulong ns, bool hostCpu = false) => HoldPending(component, ns, hostCpu, 0);
+
+    /// <summary>As <see cref="HoldPending(IoComponent, ulong, bool)"/>, recording the step as starting at <paramref name="startNs"/>.</summary>
+    public void HoldPending(IoComponent component, ulong ns, bool hostCpu, ulong startNs)
     {
+        Trace?.Add(startNs, ns, "interrupt", component, -1);
         _pending[(int)component] += ns;
         if (hostCpu) HostCpuNs += ns;
     }
 
-    /// <summary>Charges what <see cref="HoldPending"/> held to I/O <paramref name="slot"/>.</summary>
+    /// <summary>Charges what <see cref="HoldPending(IoComponent, ulong, bool)"/> held to I/O <paramref name="slot"/>.</summary>
     public void ChargePending(int slot)
     {
         for (int i = 0; i < _pending.Length; i++)

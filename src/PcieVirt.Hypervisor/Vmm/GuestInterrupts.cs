@@ -24,7 +24,7 @@ public sealed class GuestInterrupts(SimEngine engine, VirtualMachine vm, TimingP
         Delivered++;
         ulong flight = timing[TimingParameter.PostedWriteLatency];
         ulong at = engine.Now + flight;
-        cpu.HoldPending(IoComponent.Link, flight);
+        cpu.HoldPending(IoComponent.Link, flight, false, engine.Now);
         bool halted = workload.IsHalted && cpu.Actor.FreeAt <= at;
         if (posted)
         {
@@ -67,7 +67,7 @@ public sealed class GuestInterrupts(SimEngine engine, VirtualMachine vm, TimingP
     void Spend(CpuTimeline cpu, IoComponent c, TimingParameter p, ref ulong at, bool hostCpu)
     {
         ulong ns = timing[p];
-        cpu.HoldPending(c, ns, hostCpu);
+        cpu.HoldPending(c, ns, hostCpu, at);
         at += ns;
     }
 

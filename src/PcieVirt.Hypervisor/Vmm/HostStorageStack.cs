@@ -1,5 +1,6 @@
 using PcieVirt.Devices.Driver;
 using PcieVirt.Devices.Nvme;
+using PcieVirt.Hypervisor.Guest;
 using PcieVirt.Hypervisor.Sim;
 using PcieVirt.Hypervisor.Storage;
 using PcieVirt.Hypervisor.Timing;
@@ -65,7 +66,11 @@ public sealed class HostStorageStack : INvmeCommandObserver
         _link[r.CommandId] = link;
         _firmware[r.CommandId] = firmware;
         _media[r.CommandId] = total - Math.Min(total, link + firmware);
+        if (Trace is { } trace) NvmeFrontend.TraceDevice(trace, r, firmware, _media[r.CommandId], -1);
     }
+
+    /// <summary>Where the PF's device-side steps are recorded (null: not recorded).</summary>
+    public PathTrace? Trace { get; set; }
 
     /// <summary>Splits guest-physical [<paramref name="gpa"/>, +<paramref name="length"/>) into host segments at page boundaries.</summary>
     public static int HostSegments(VirtualMachine vm, ulong gpa, int length, Span<HostSegment> into)

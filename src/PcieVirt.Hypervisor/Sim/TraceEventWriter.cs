@@ -1,0 +1,68 @@
+using System.Text.Json;
+using PcieVirt.Hypervisor.Timing;
+
+namespace PcieVirt.Hypervisor.Sim;
+
+/// <summary>
+/// Writes traces in the Chrome trace-event JSON format (opens in ui.perfetto.dev and chrome://tracing):
+/// one process per run (an I/O path), one thread per track (vCPU, hypervisor thread, link, device,
+/// interrupt), a complete event ("ph":"X") per step with its virtual start and duration in microseconds.
+/// </summary>
+public static class TraceEventWriter
+{
+    /// <summary>Writes the <paramref name="runs"/> (name, trace) to <paramref name="stream"/>.</summary>
+    public static void Write(Stream stream, IReadOnlyList<(string Name, PathTrace Trace)> runs)
+    {
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
+        w.WriteStartObject();
+        w.WriteString("displayTimeUnit", "ns");
+        w.WriteStartArray("traceEvents");
+        for (int pid = 0; pid < runs.Count; pid++)
+        {
+            var (name, trace) = runs[pid];
+            Metadata(w, "process_name", pid + 1, 0, name);
+            var tids = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var s in trace.Spans)
+            {
+                if (!tids.TryGetValue(s.Track, out int tid))
+                {
+                    tid = tids.Count + 1;
+                    tids.Add(s.Track, tid);
+                    Metadata(w, "thread_name", pid + 1, tid, s.Track);
+                }
+                w.WriteStartObject();
+                w.WriteString("name", Name(s.Component));
+                w.WriteString("cat", s.Track);
+                w.WriteString("ph", "X");
+                w.WriteNumber("ts", s.StartNs / 1000.0);
+                w.WriteNumber("dur", s.DurationNs / 1000.0);
+                w.WriteNumber("pid", pid + 1);
+                w.WriteNumber("tid", tid);
+                w.WriteStartObject("args");
+                w.WriteNumber("slot", s.Slot);
+                w.WriteNumber("start_ns", s.StartNs);
+                w.WriteNumber("duration_ns", s.DurationNs);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    static void Metadata(Utf8JsonWriter w, string kind, int pid, int tid, string name)
+    {
+        w.WriteStartObject();
+        w.WriteString("name", kind);
+        w.WriteString("ph", "M");
+        w.WriteNumber("pid", pid);
+        w.WriteNumber("tid", tid);
+        w.WriteStartObject("args");
+        w.WriteString("name", name);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    /// <summary>The event name of a component (snake case, as in the JSON breakdown).</summary>
+    public static string Name(IoComponent c) => JsonNamingPolicy.SnakeCaseLower.ConvertName(c.ToString());
+}
