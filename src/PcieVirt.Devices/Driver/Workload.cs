@@ -361,14 +361,23 @@ public sealed class NvmeWorkload
     {
         Pattern(lba, _expect);
         _d.Memory.Memory.Read(buffer, _actual);
+        if (!VerifyBlock(lba, _expect, _actual, _mismatchReports)) _mismatches++;
+    }
+
+    /// <summary>
+    /// Compares what was read at <paramref name="lba"/> with what was written there; on a difference adds
+    /// a line to <paramref name="reports"/> (the first 16) and returns false. Shared by every workload tool.
+    /// </summary>
+    public static bool VerifyBlock(ulong lba, ReadOnlySpan<byte> expected, ReadOnlySpan<byte> actual, List<string> reports)
+    {
         int bad = 0, first = -1;
-        for (int i = 0; i < _actual.Length; i++)
-            if (_actual[i] != _expect[i]) { bad++; if (first < 0) first = i; }
-        if (bad == 0) return;
-        _mismatches++;
-        if (_mismatchReports.Count < 16)
-            _mismatchReports.Add(string.Create(CultureInfo.InvariantCulture,
-                $"verify: LBA {lba}: {bad} of {_actual.Length} bytes differ; first at byte {first}: expected 0x{_expect[first]:x2}, read 0x{_actual[first]:x2}"));
+        for (int i = 0; i < actual.Length; i++)
+            if (actual[i] != expected[i]) { bad++; if (first < 0) first = i; }
+        if (bad == 0) return true;
+        if (reports.Count < 16)
+            reports.Add(string.Create(CultureInfo.InvariantCulture,
+                $"verify: LBA {lba}: {bad} of {actual.Length} bytes differ; first at byte {first}: expected 0x{expected[first]:x2}, read 0x{actual[first]:x2}"));
+        return false;
     }
 
     WorkloadResult Result() =>

@@ -223,14 +223,7 @@ public sealed class BlockWorkload : ISimEventHandler
     {
         NvmeWorkload.FillPattern(_o.Seed, _lba[slot], _fe.BlockSize, _expect);
         _fe.Memory.Read(_fe.Buffer(slot), _actual);
-        int bad = 0, first = -1;
-        for (int i = 0; i < _actual.Length; i++)
-            if (_actual[i] != _expect[i]) { bad++; if (first < 0) first = i; }
-        if (bad == 0) return;
-        _mismatches++;
-        if (_mismatchReports.Count < 16)
-            _mismatchReports.Add(string.Create(CultureInfo.InvariantCulture,
-                $"verify: LBA {_lba[slot]}: {bad} of {_actual.Length} bytes differ; first at byte {first}"));
+        if (!NvmeWorkload.VerifyBlock(_lba[slot], _expect, _actual, _mismatchReports)) _mismatches++;
     }
 
     /// <summary>What the measured phase gave.</summary>
