@@ -22,13 +22,14 @@ public sealed class BlockWorkload : ISimEventHandler
     readonly TimingParameters _t;
     readonly int _blocksPerIo;
     readonly ulong _regionIos;
-    readonly ulong[] _lba, _submittedAt, _latencies;
+    readonly ulong[] _lba, _submittedAt;
+    ulong[] _latencies;
     readonly bool[] _write;
     readonly int[] _free, _reapedSlots;
     readonly bool[] _reapedOk;
     readonly byte[] _expect, _actual;
     readonly List<string> _mismatchReports = [];
-    int _freeCount, _submitted, _completed, _inFlight;
+    int _freeCount, _submitted, _completed, _inFlight, _target;
     long _errors, _mismatches, _bytes;
     ulong _rng, _seqNext, _startNs, _lastNs;
     bool _prefilling, _runScheduled;
@@ -60,6 +61,7 @@ public sealed class BlockWorkload : ISimEventHandler
         _reapedOk = new bool[depth];
         for (int i = 0; i < depth; i++) _free[i] = depth - 1 - i;
         _freeCount = depth;
+        _target = options.Ops;
         _latencies = new ulong[options.Ops];
         _expect = new byte[options.BlockSize];
         _actual = new byte[options.BlockSize];
@@ -68,7 +70,7 @@ public sealed class BlockWorkload : ISimEventHandler
     }
 
     /// <summary>Whether the measured phase is over.</summary>
-    public bool IsDone => !_prefilling && _completed >= _o.Ops;
+    public bool IsDone => !_prefilling && _completed >= _target;
 
     /// <summary>Whether the CPU is halted waiting for completions (no run scheduled, requests outstanding).</summary>
     public bool IsHalted => !_runScheduled && _inFlight > 0;
@@ -80,6 +82,25 @@ public sealed class BlockWorkload : ISimEventHandler
     public void Start()
     {
         if (!_prefilling) BeginMeasurement();
+        RunAt(_engine.Now);
+    }
+
+    /// <summary>
+    /// Starts another measured phase of <paramref name="ops"/> requests once this one is done: the same
+    /// request stream continues (offsets, region, buffers) on the same system, and what the phase measures
+    /// replaces what the last one did (<see cref="MeasurementStarted"/> is raised again). The latency buffer
+    /// is reused, grown only when <paramref name="ops"/> exceeds every earlier phase.
+    /// </summary>
+    public void Continue(int ops)
+    {
+        if (ops < 1) throw new ArgumentOutOfRangeException(nameof(ops), "ops must be at least 1");
+        if (!IsDone || _inFlight > 0) throw new InvalidOperationException("the current measured phase has not finished");
+        if (ops > _latencies.Length) _latencies = new ulong[ops];
+        _target = ops;
+        _submitted = _completed = 0;
+        _errors = _mismatches = _bytes = 0;
+        _mismatchReports.Clear();
+        BeginMeasurement();
         RunAt(_engine.Now);
     }
 
@@ -166,7 +187,7 @@ public sealed class BlockWorkload : ISimEventHandler
     {
         int batch = 0;
         Span<int> slots = stackalloc int[Math.Min(_o.IoDepth, 256)];
-        while (_freeCount > 0 && batch < slots.Length && (_prefilling ? _prefillNext < _regionIos : _submitted < _o.Ops))
+        while (_freeCount > 0 && batch < slots.Length && (_prefilling ? _prefillNext < _regionIos : _submitted < _target))
         {
             int slot = _free[--_freeCount];
             bool write;

@@ -13,7 +13,7 @@ namespace PcieVirt.Hypervisor.Paths;
 /// </summary>
 internal static class BareMetalPath
 {
-    public static PathResult Run(PlatformModel model, PathOptions o)
+    public static PathSession Open(PlatformModel model, PathOptions o)
     {
         var b = BenchHost.Boot(model, o);
         var t = o.Timing;
@@ -44,13 +44,10 @@ internal static class BareMetalPath
         };
         cpu.Trace = fe.Trace = o.Trace;
         w.MeasurementStarted += () => { cpu.ResetCounters(); o.Trace?.Clear(); };
-        w.Start();
-        if (!b.Engine.RunUntil(() => w.IsDone))
-            throw new InvalidOperationException("bare-metal run stalled: requests outstanding but nothing scheduled");
-        return PathBench.Collect(PathKind.BareMetal, w, cpu, [], new Dictionary<string, long>
+        return new PathSession(PathKind.BareMetal, b.Engine, w, cpu, [], () => new Dictionary<string, long>
         {
             ["doorbell_writes"] = b.Posted.Delivered,
             ["interrupts"] = b.RootComplex.InterruptController.CountForVector(vector),
-        });
+        }, () => "bare-metal run stalled: requests outstanding but nothing scheduled");
     }
 }

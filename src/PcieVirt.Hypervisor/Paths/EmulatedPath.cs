@@ -46,9 +46,9 @@ internal sealed class EmulatedPath : IAsyncNamespaceBackend, IVirtualDiskComplet
         _irq = new GuestInterrupts(_b.Engine, _vm, _t);
     }
 
-    public static PathResult Run(PlatformModel model, PathOptions o) => new EmulatedPath(model, o).Run(o);
+    public static PathSession Open(PlatformModel model, PathOptions o) => new EmulatedPath(model, o).Setup(o);
 
-    PathResult Run(PathOptions o)
+    PathSession Setup(PathOptions o)
     {
         var clock = _b.RootComplex.Clock;
         _dev.Controller.Clock = () => clock.Now;
@@ -77,10 +77,7 @@ internal sealed class EmulatedPath : IAsyncNamespaceBackend, IVirtualDiskComplet
         while (_vm.Apic.HasDeliverable) { _vm.Apic.Acknowledge(); _vm.Apic.Eoi(); } // bring-up interrupts, taken
         _vcpu.Trace = _vmm.Timeline.Trace = _stack.Trace = o.Trace;
         w.MeasurementStarted += () => { _vcpu.ResetCounters(); _vmm.Timeline.ResetCounters(); _dev.Emulator.ResetCounters(); o.Trace?.Clear(); };
-        w.Start();
-        if (!_b.Engine.RunUntil(() => w.IsDone))
-            throw new InvalidOperationException($"emulated run stalled: requests outstanding but nothing scheduled (emulated controller: {_dev.Controller.AsyncCommandsPending} at the backend, fatal={_dev.Controller.IsFatal}; host layer in flight {_stack.Layer.InFlight})");
-        return PathBench.Collect(PathKind.Emulated, w, _vcpu, [_vmm.Timeline], new Dictionary<string, long>
+        return new PathSession(PathKind.Emulated, _b.Engine, w, _vcpu, [_vmm.Timeline], () => new Dictionary<string, long>
         {
             ["mmio_exits"] = _vcpu.Exits(ExitReason.Mmio),
             ["instructions_emulated"] = _dev.Emulator.InstructionsEmulated,
@@ -88,7 +85,7 @@ internal sealed class EmulatedPath : IAsyncNamespaceBackend, IVirtualDiskComplet
             ["vmm_thread_runs"] = _vmm.Runs,
             ["host_requests"] = _stack.Layer.Submitted,
             ["interrupts_injected"] = _irq.Delivered,
-        });
+        }, () => $"emulated run stalled: requests outstanding but nothing scheduled (emulated controller: {_dev.Controller.AsyncCommandsPending} at the backend, fatal={_dev.Controller.IsFatal}; host layer in flight {_stack.Layer.InFlight})");
     }
 
     void OnVmmWork(CpuTimeline tl, VmmWork work)

@@ -45,9 +45,9 @@ internal sealed class ParavirtualPath : IVirtioBlkBackend, IVirtualDiskCompletio
         _irq = new GuestInterrupts(_b.Engine, _vm, _t);
     }
 
-    public static PathResult Run(PlatformModel model, PathOptions o) => new ParavirtualPath(model, o).Run(o);
+    public static PathSession Open(PlatformModel model, PathOptions o) => new ParavirtualPath(model, o).Setup(o);
 
-    PathResult Run(PathOptions o)
+    PathSession Setup(PathOptions o)
     {
         int depth = o.Workload.IoDepth;
         int queueSize = 128;
@@ -70,17 +70,14 @@ internal sealed class ParavirtualPath : IVirtioBlkBackend, IVirtualDiskCompletio
         };
         _vcpu.Trace = _io.Timeline.Trace = _stack.Trace = o.Trace;
         w.MeasurementStarted += () => { _vcpu.ResetCounters(); _io.Timeline.ResetCounters(); o.Trace?.Clear(); };
-        w.Start();
-        if (!_b.Engine.RunUntil(() => w.IsDone))
-            throw new InvalidOperationException($"paravirtual run stalled: requests outstanding but nothing scheduled (device {_device.Status}, host layer in flight {_stack.Layer.InFlight})");
-        return PathBench.Collect(PathKind.Paravirtual, w, _vcpu, [_io.Timeline], new Dictionary<string, long>
+        return new PathSession(PathKind.Paravirtual, _b.Engine, w, _vcpu, [_io.Timeline], () => new Dictionary<string, long>
         {
             ["kicks"] = _fe.Kicks,
             ["interrupts_sent"] = _device.InterruptsSent,
             ["interrupts_suppressed"] = _device.InterruptsSuppressed,
             ["iothread_runs"] = _io.Runs,
             ["host_requests"] = _stack.Layer.Submitted,
-        });
+        }, () => $"paravirtual run stalled: requests outstanding but nothing scheduled (device {_device.Status}, host layer in flight {_stack.Layer.InFlight})");
     }
 
     void OnIoThreadWork(CpuTimeline tl, VmmWork work)

@@ -12,12 +12,15 @@ namespace PcieVirt.Hypervisor.Paths;
 public static class PathBench
 {
     /// <summary>Runs <paramref name="kind"/>.</summary>
-    public static PathResult Run(PathKind kind, PlatformModel model, PathOptions options) => kind switch
+    public static PathResult Run(PathKind kind, PlatformModel model, PathOptions options) => Open(kind, model, options).Run();
+
+    /// <summary>Boots a system from <paramref name="model"/> and sets up <paramref name="kind"/> without running the workload.</summary>
+    public static PathSession Open(PathKind kind, PlatformModel model, PathOptions options) => kind switch
     {
-        PathKind.BareMetal => BareMetalPath.Run(model, options),
-        PathKind.Vf => VfPath.Run(model, options),
-        PathKind.Emulated => EmulatedPath.Run(model, options),
-        PathKind.Paravirtual => ParavirtualPath.Run(model, options),
+        PathKind.BareMetal => BareMetalPath.Open(model, options),
+        PathKind.Vf => VfPath.Open(model, options),
+        PathKind.Emulated => EmulatedPath.Open(model, options),
+        PathKind.Paravirtual => ParavirtualPath.Open(model, options),
         _ => throw new NotSupportedException($"the {kind.Key()} path is not built yet"),
     };
 

@@ -19,7 +19,7 @@ namespace PcieVirt.Hypervisor.Paths;
 /// </summary>
 internal static class VfPath
 {
-    public static PathResult Run(PlatformModel model, PathOptions o)
+    public static PathSession Open(PlatformModel model, PathOptions o)
     {
         var b = BenchHost.Boot(model, o);
         var t = o.Timing;
@@ -90,10 +90,7 @@ internal static class VfPath
         iommu.ResetCounters();
         cpu.Trace = fe.Trace = o.Trace;
         w.MeasurementStarted += () => { cpu.ResetCounters(); iommu.ResetCounters(); o.Trace?.Clear(); };
-        w.Start();
-        if (!b.Engine.RunUntil(() => w.IsDone))
-            throw new InvalidOperationException($"VF run stalled: requests outstanding but nothing scheduled (VF controller: {vfController.CommandsInFlight} in flight, fatal={vfController.IsFatal}; IOMMU faults {iommu.TotalFaults}, last {iommu.LastFault}; posted {iommu.InterruptsPosted}, remapped {iommu.InterruptsRemapped}, passed {iommu.InterruptsPassedThrough}, blocked {iommu.InterruptsBlocked}; doorbells {b.Posted.Delivered})");
-        return PathBench.Collect(PathKind.Vf, w, cpu, [], new Dictionary<string, long>
+        return new PathSession(PathKind.Vf, b.Engine, w, cpu, [], () => new Dictionary<string, long>
         {
             ["doorbell_writes"] = b.Posted.Delivered,
             ["interrupts"] = irq.Delivered,
@@ -102,7 +99,7 @@ internal static class VfPath
             ["iommu_faults"] = iommu.TotalFaults,
             ["interrupts_posted"] = iommu.InterruptsPosted,
             ["msix_table_exits"] = assigned.TableExits,
-        });
+        }, () => $"VF run stalled: requests outstanding but nothing scheduled (VF controller: {vfController.CommandsInFlight} in flight, fatal={vfController.IsFatal}; IOMMU faults {iommu.TotalFaults}, last {iommu.LastFault}; posted {iommu.InterruptsPosted}, remapped {iommu.InterruptsRemapped}, passed {iommu.InterruptsPassedThrough}, blocked {iommu.InterruptsBlocked}; doorbells {b.Posted.Delivered})");
     }
 
     static void Provision(NvmeDriver pf, ushort cntlid, int action, int resource, int count)
