@@ -79,6 +79,9 @@ public sealed record LatencyStats(ulong P50, ulong P90, ulong P99, ulong P999, u
 public sealed record WorkloadResult(long Ops, long Errors, long VerifyMismatches, ulong ElapsedNs, long Bytes, LatencyStats Latency,
     IReadOnlyList<string> MismatchReports)
 {
+    /// <summary>Every completed command's latency (virtual ns), sorted ascending: what the percentiles were taken from (for plots).</summary>
+    public IReadOnlyList<ulong> LatencySamplesNs { get; init; } = [];
+
     /// <summary>Completed commands per virtual second (0 when no virtual time passed).</summary>
     public double Iops => ElapsedNs == 0 ? 0 : Ops * 1e9 / ElapsedNs;
     /// <summary>Data bytes per virtual second.</summary>
@@ -371,6 +374,9 @@ public sealed class NvmeWorkload
                 $"verify: LBA {lba}: {bad} of {_actual.Length} bytes differ; first at byte {first}: expected 0x{_expect[first]:x2}, read 0x{_actual[first]:x2}"));
     }
 
-    WorkloadResult Result() =>
-        new(_completed, _errors, _mismatches, _lastNs - _startNs, _bytes, LatencyStats.From(_latencies.ToArray()), _mismatchReports);
+    WorkloadResult Result()
+    {
+        var samples = _latencies.ToArray();
+        return new(_completed, _errors, _mismatches, _lastNs - _startNs, _bytes, LatencyStats.From(samples), _mismatchReports) { LatencySamplesNs = samples };
+    }
 }

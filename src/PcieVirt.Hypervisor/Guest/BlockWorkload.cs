@@ -234,6 +234,9 @@ public sealed class BlockWorkload : ISimEventHandler
     }
 
     /// <summary>What the measured phase gave.</summary>
-    public WorkloadResult Result() =>
-        new(_completed, _errors, _mismatches, _lastNs - _startNs, _bytes, LatencyStats.From(_latencies.AsSpan(0, _completed).ToArray()), _mismatchReports);
+    public WorkloadResult Result()
+    {
+        var samples = _latencies.AsSpan(0, _completed).ToArray();
+        return new(_completed, _errors, _mismatches, _lastNs - _startNs, _bytes, LatencyStats.From(samples), _mismatchReports) { LatencySamplesNs = samples };
+    }
 }
