@@ -98,13 +98,16 @@ public static class BenchCommand
     {
         var results = new List<PathResult>();
         var traces = new List<(string, PathTrace)>();
+        int ops = args.Options.Workload.Ops;
+        using var progress = ProgressBar.ForConsole(stderr, "bench paths", (long)ops * args.Paths.Count);
         try
         {
             var timing = TimingParameters.FromModel(model);
             foreach (var k in args.Paths)
             {
                 var trace = args.TraceOut is null ? null : new PathTrace();
-                results.Add(PathBench.Run(k, model, args.Options with { Timing = timing, Trace = trace }));
+                long before = (long)results.Count * ops;
+                results.Add(PathBench.Run(k, model, args.Options with { Timing = timing, Trace = trace, Progress = n => progress.Report(before + n) }));
                 if (trace != null) traces.Add((k.Key(), trace));
             }
         }
@@ -113,6 +116,7 @@ public static class BenchCommand
             stderr.WriteLine($"pcievirt bench: {e.Message}");
             return 1;
         }
+        progress.Dispose();
         if (args.TraceOut is { } file)
         {
             try

@@ -67,6 +67,9 @@ public sealed class BlockWorkload : ISimEventHandler
         _prefilling = options.Verify;
     }
 
+    /// <summary>Told the number of measured I/Os completed so far, every 64 completions (progress display); null = none.</summary>
+    public Action<int>? Progress { get; set; }
+
     /// <summary>Whether the measured phase is over.</summary>
     public bool IsDone => !_prefilling && _completed >= _o.Ops;
 
@@ -155,6 +158,7 @@ public sealed class BlockWorkload : ISimEventHandler
             ulong latency = _cpu.Cursor - _submittedAt[slot];
             _cpu.Breakdown.Complete(slot, latency);
             _latencies[_completed++] = latency;
+            if ((_completed & 63) == 0) Progress?.Invoke(_completed);
             _lastNs = _cpu.Cursor;
             if (!ok) { _errors++; continue; }
             _bytes += _o.BlockSize;

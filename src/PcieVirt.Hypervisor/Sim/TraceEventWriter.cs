@@ -50,6 +50,62 @@ public static class TraceEventWriter
         w.WriteEndObject();
     }
 
+    /// <summary>
+    /// Writes <paramref name="runs"/> of general events: one process per run, one thread per track in order
+    /// of first use, complete events ("ph":"X") and thread-scoped instant events ("ph":"i", "s":"t").
+    /// </summary>
+    public static void Write(Stream stream, IReadOnlyList<(string Name, EventTrace Trace)> runs)
+    {
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
+        w.WriteStartObject();
+        w.WriteString("displayTimeUnit", "ns");
+        w.WriteStartArray("traceEvents");
+        for (int pid = 0; pid < runs.Count; pid++)
+        {
+            var (name, trace) = runs[pid];
+            Metadata(w, "process_name", pid + 1, 0, name);
+            var tids = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var e in trace.Events)
+            {
+                if (!tids.TryGetValue(e.Track, out int tid))
+                {
+                    tid = tids.Count + 1;
+                    tids.Add(e.Track, tid);
+                    Metadata(w, "thread_name", pid + 1, tid, e.Track);
+                }
+                w.WriteStartObject();
+                w.WriteString("name", e.Name);
+                w.WriteString("cat", e.Category);
+                w.WriteString("ph", e.Instant ? "i" : "X");
+                w.WriteNumber("ts", e.StartNs / 1000.0);
+                if (e.Instant) w.WriteString("s", "t");
+                else w.WriteNumber("dur", e.DurationNs / 1000.0);
+                w.WriteNumber("pid", pid + 1);
+                w.WriteNumber("tid", tid);
+                w.WriteStartObject("args");
+                w.WriteNumber("start_ns", e.StartNs);
+                if (!e.Instant) w.WriteNumber("duration_ns", e.DurationNs);
+                if (e.Detail != null) w.WriteString("detail", e.Detail);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            if (trace.Dropped > 0)
+            {
+                // Say so in the file: a reader should not take a cut trace for the whole run.
+                w.WriteStartObject();
+                w.WriteString("name", "process_labels");
+                w.WriteString("ph", "M");
+                w.WriteNumber("pid", pid + 1);
+                w.WriteStartObject("args");
+                w.WriteString("labels", $"{trace.Dropped} events after the first {trace.Capacity} not recorded");
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
     static void Metadata(Utf8JsonWriter w, string kind, int pid, int tid, string name)
     {
         w.WriteStartObject();
