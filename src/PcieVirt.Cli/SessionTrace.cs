@@ -10,7 +10,7 @@ namespace PcieVirt.Cli;
 /// What <c>--trace-out</c> records for <c>io</c> and <c>shell</c>: every TLP the fabric logs (config
 /// requests, host MMIO, device DMA and MSI writes) as an instant event on a track of the function
 /// concerned, and every NVMe command a controller completes as a complete event from fetch to completion
-/// (with its link, queueing and service phases on the function's link and media tracks). TLPs come from the
+/// on a track of its submission queue, with its link, queueing and service phases nested in it. TLPs come from the
 /// fabric's Trace-level TLP log (<see cref="RootComplex.TlpLogCategory"/>), so the fabric needs no hook of its
 /// own; they are stamped with the virtual time at which the fabric carried them.
 /// </summary>
@@ -82,6 +82,12 @@ public sealed class SessionTrace : ILoggerProvider
 
     sealed class CommandRecorder(SessionTrace owner, string bdf, INvmeCommandObserver? next) : INvmeCommandObserver
     {
+        // Per submission queue, the end of the last command drawn on each lane. Trace viewers need the
+        // slices of one track to nest, but commands of a deeper queue overlap: each command goes on the
+        // first lane that is free at its fetch. Completions arrive in completion-time order, so a lane whose
+        // last command ended by this one's fetch has nothing overlapping it.
+        readonly Dictionary<ushort, List<ulong>> _lanes = [];
+
         public void OnCommandCompleted(in NvmeCommandRecord r)
         {
             var e = owner.Events;
@@ -89,18 +95,28 @@ public sealed class SessionTrace : ILoggerProvider
             string name = CommandName(r.SqId, r.Opcode);
             string detail = string.Create(CultureInfo.InvariantCulture,
                 $"sq={r.SqId} cid={r.CommandId} opcode=0x{r.Opcode:x2} nsid={r.Nsid} bytes={r.Bytes} status={(r.Status.IsSuccess ? "success" : $"0x{r.Status.Field:x4}")}");
-            e.Complete(r.FetchedAtNs, done - r.FetchedAtNs, $"{bdf} sq{r.SqId}", name, "nvme", detail);
-            // Phases, as the timed controller schedules them: link before the media (SQE, PRP and write-data
-            // reads), waiting for a busy drive, controller firmware plus media service, link after (read
-            // data and the completion entry).
+            string track = Lane(r.SqId, r.FetchedAtNs, done);
+            e.Complete(r.FetchedAtNs, done - r.FetchedAtNs, track, name, "nvme", detail);
+            // Phases nested in it, as the timed controller schedules them: link before the media (SQE, PRP
+            // and write-data reads), waiting for a busy drive, controller firmware plus media service, link
+            // after (read data and the completion entry).
             ulong mediaEnd = done - Math.Min(r.TransportAfterNs, done - r.FetchedAtNs);
             ulong mediaStart = mediaEnd - Math.Min(r.ServiceTimeNs, mediaEnd - r.FetchedAtNs);
             ulong linkBeforeEnd = Math.Min(r.FetchedAtNs + r.TransportBeforeNs, mediaStart);
-            if (linkBeforeEnd > r.FetchedAtNs) e.Complete(r.FetchedAtNs, linkBeforeEnd - r.FetchedAtNs, $"{bdf} link", name + " transfer in", "nvme");
-            if (mediaStart > linkBeforeEnd) e.Complete(linkBeforeEnd, mediaStart - linkBeforeEnd, $"{bdf} media", "queued", "nvme");
-            if (mediaEnd > mediaStart) e.Complete(mediaStart, mediaEnd - mediaStart, $"{bdf} media", name + " service", "nvme");
-            if (done > mediaEnd) e.Complete(mediaEnd, done - mediaEnd, $"{bdf} link", name + " transfer out", "nvme");
+            if (linkBeforeEnd > r.FetchedAtNs) e.Complete(r.FetchedAtNs, linkBeforeEnd - r.FetchedAtNs, track, "link in", "nvme");
+            if (mediaStart > linkBeforeEnd) e.Complete(linkBeforeEnd, mediaStart - linkBeforeEnd, track, "queued", "nvme");
+            if (mediaEnd > mediaStart) e.Complete(mediaStart, mediaEnd - mediaStart, track, "service", "nvme");
+            if (done > mediaEnd) e.Complete(mediaEnd, done - mediaEnd, track, "link out", "nvme");
             next?.OnCommandCompleted(r);
+        }
+
+        string Lane(ushort sq, ulong start, ulong end)
+        {
+            if (!_lanes.TryGetValue(sq, out var lanes)) _lanes.Add(sq, lanes = []);
+            int lane = lanes.FindIndex(lastEnd => lastEnd <= start);
+            if (lane < 0) { lane = lanes.Count; lanes.Add(0); }
+            lanes[lane] = end;
+            return lane == 0 ? $"{bdf} sq{sq}" : string.Create(CultureInfo.InvariantCulture, $"{bdf} sq{sq} +{lane}");
         }
 
         static string CommandName(ushort sq, byte opcode) => sq == 0
