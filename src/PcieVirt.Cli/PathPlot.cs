@@ -132,13 +132,13 @@ public static class PathPlot
     }
 
     /// <summary>Whether the CDF panel uses a log latency axis: when the slowest sample is over 3× the fastest.</summary>
-    internal static bool UseLogAxis(double log10Lo, double log10Hi) => log10Hi - log10Lo > Math.Log10(3);
+    public static bool UseLogAxis(double log10Lo, double log10Hi) => log10Hi - log10Lo > Math.Log10(3);
 
     /// <summary>
     /// The empirical CDF of sorted <paramref name="samplesNs"/>: (log10 µs, fraction at or below), thinned to
     /// at most ~2000 points (by rank) so a million-sample run stays a small file, keeping both ends.
     /// </summary>
-    internal static (double[] X, double[] Y) Cdf(IReadOnlyList<ulong> samplesNs)
+    public static (double[] X, double[] Y) Cdf(IReadOnlyList<ulong> samplesNs)
     {
         int n = samplesNs.Count;
         if (n == 0) return ([], []);

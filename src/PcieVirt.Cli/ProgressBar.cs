@@ -20,7 +20,7 @@ public sealed class ProgressBar : IDisposable
     readonly long _total;
     readonly Stopwatch _clock = Stopwatch.StartNew();
     readonly TimeSpan _delay, _interval;
-    TimeSpan _lastDraw = TimeSpan.MinValue;
+    TimeSpan? _lastDraw;
     int _drawnLength;
 
     /// <summary>A bar that draws on <paramref name="output"/> (null: draws nothing) once <paramref name="delay"/> has passed.</summary>
@@ -48,7 +48,7 @@ public sealed class ProgressBar : IDisposable
     {
         if (_out is null) return;
         var now = _clock.Elapsed;
-        if (now < _delay || now - _lastDraw < _interval) return;
+        if (now < _delay || (_lastDraw is { } last && now - last < _interval)) return;
         _lastDraw = now;
         Draw(Math.Clamp(done, 0, _total), now);
     }
