@@ -108,14 +108,18 @@ public static class PathPlot
         plot.Grid.MinorLineWidth = 1;
         if (log)
         {
-            // A log axis in ScottPlot is a linear axis over log10 values with ticks labelled as powers of
-            // ten; whole decades at either end keep labelled ticks in view.
-            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
-            {
-                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-                IntegerTicksOnly = true,
-                LabelFormatter = v => Math.Pow(10, v).ToString("0.###", CultureInfo.InvariantCulture),
-            };
+            // A log axis in ScottPlot is a linear axis over log10 values with ticks placed and labelled by
+            // hand: 1, 2 and 5 of each decade labelled (a span of one or two decades needs more than the
+            // powers of ten to be read), the other integers as minor ticks.
+            var ticks = new ScottPlot.TickGenerators.NumericManual();
+            for (int decade = (int)Math.Floor(lo); decade <= (int)Math.Ceiling(hi); decade++)
+                for (int k = 1; k <= 9; k++)
+                {
+                    double at = decade + Math.Log10(k);
+                    if (k is 1 or 2 or 5) ticks.AddMajor(at, (k * Math.Pow(10, decade)).ToString("0.###", CultureInfo.InvariantCulture));
+                    else ticks.AddMinor(at);
+                }
+            plot.Axes.Bottom.TickGenerator = ticks;
             plot.XLabel("latency per I/O (µs, log scale, virtual time)");
             plot.Axes.SetLimits(Math.Floor(lo), Math.Ceiling(hi), 0, 1.02);
         }

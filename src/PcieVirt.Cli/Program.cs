@@ -165,12 +165,14 @@ public static class Program
           demo                      build the default platform, enumerate it, show what firmware and lspci see
           lspci [lspci options]     list functions as pciutils' lspci does (-t -v -vv -vvv -x -xxx -xxxx -s -n -nn -D -k)
           setpci [setpci options]   read and write config registers as pciutils' setpci does
-          shell [SCRIPT|-]          run lspci/setpci/... lines against one live platform (stdin when no SCRIPT)
+          shell [SCRIPT|-] [--trace-out FILE.json]
+                                    run lspci/setpci/... lines against one live platform (stdin when no SCRIPT)
           io --function BDF [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N]
-             [--verify] [--seed S] [--json]
+             [--verify] [--seed S] [--json] [--trace-out FILE.json]
                                     fio-like workload through the reference NVMe driver; IOPS, bandwidth and
                                     latency percentiles in virtual time
           bench paths [--rw …] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--paths LIST] [--json]
+             [--trace-out FILE.json] [--plot FILE.png|FILE.svg]
                                     the same workload through bare metal, an assigned VF, the paravirtual
                                     ring and the emulated controller, side by side (latency, IOPS, exits,
                                     host CPU per I/O, latency breakdown)
@@ -179,5 +181,6 @@ public static class Program
           --model FILE              platform model (JSON, see devicemodels/README.md); default: the embedded default.json
           --trace                   log every TLP (config requests with requester, target, offset, width, data, status) to stderr
           --log-level LEVEL         trace, debug, information, warning (default), error, none
+          --trace-out FILE.json     (io, shell, bench paths) a Chrome trace-event file: open it in ui.perfetto.dev
         """;
 }
