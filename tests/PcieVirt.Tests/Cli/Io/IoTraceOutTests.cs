@@ -133,6 +133,30 @@ public class IoTraceOutTests
         }
     }
 
+    [TestCase("1")]
+    [TestCase("8")]
+    public void Bench_trace_slices_nest_on_every_track_and_lanes_appear_only_at_depth(string depth)
+    {
+        string file = TempFile();
+        try
+        {
+            var r = Pcievirt.Run("bench", "paths", "--ops", "64", "--iodepth", depth, "--paths", "vf,emulated", "--trace-out", file);
+            Assert.That(r.ExitCode, Is.Zero, r.ToString());
+            var events = Load(file, out var processes);
+            Assert.That(processes, Is.EqualTo(new[] { "vf", "emulated" }));
+            AssertSlicesNest(events);
+            var lanes = events.Select(e => e.Track).Where(t => t.Contains(" +")).Distinct().ToList();
+            if (depth == "1") Assert.That(lanes, Is.Empty, "one I/O at a time: nothing overlaps");
+            else Assert.That(lanes, Does.Contain("device +1"), "eight I/Os in flight overlap on the device");
+            // The CPU tracks run one thing at a time whatever the depth.
+            Assert.That(lanes.Where(t => t.StartsWith("vcpu", StringComparison.Ordinal) || t.StartsWith("vmm", StringComparison.Ordinal)), Is.Empty);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [TestCase("io", "--function", "01:00.0", "--trace-out")]
     [TestCase("io", "--trace-out", "--function", "01:00.0")]
     [TestCase("shell", "--trace-out")]
