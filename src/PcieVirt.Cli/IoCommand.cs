@@ -90,8 +90,10 @@ public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, 
 /// </summary>
 public static class IoCommand
 {
-    /// <summary>Runs the workload on a host: BARs as its OS placed them (a VF's from its PF's VF BARs).</summary>
-    /// <paramref name="trace"/>, when given, records the controller's commands (the TLPs it records from the fabric's log).
+    /// <summary>
+    /// Runs the workload on a host: BARs as its OS placed them (a VF's from its PF's VF BARs).
+    /// <paramref name="trace"/>, when given, records the controller's commands (TLPs it takes from the fabric's log).
+    /// </summary>
     public static int Run(HostSystem host, IoArguments args, TextWriter stdout, TextWriter stderr, SessionTrace? trace = null) =>
         args.QuietFunction != null ? NoisyNeighbour.Run(host, args, stdout, stderr)
         : Run(host.RootComplex, args, stdout, stderr, new OsHostBus(host, args.Function), trace);

@@ -52,7 +52,7 @@ public static class PathPlot
         var figure = Build(results, options);
         if (format == PlotFormat.Png)
         {
-            var image = figure.Render(Width, Height);
+            using var image = figure.Render(Width, Height);
             var bytes = image.GetImageBytes(ImageFormat.Png);
             stream.Write(bytes);
             return;
@@ -77,7 +77,11 @@ public static class PathPlot
     // ScottPlot's default face resolves to a serif on many Linux systems; a sans face reads better at
     // small sizes. Skia falls back to the default when the family is missing, so this never fails.
     static readonly string? SansFamily = new[] { "DejaVu Sans", "Liberation Sans", "Noto Sans", "Arial" }
-        .FirstOrDefault(f => SKFontManager.Default.MatchFamily(f) is { } t && t.FamilyName == f);
+        .FirstOrDefault(f =>
+        {
+            using var t = SKFontManager.Default.MatchFamily(f);
+            return t?.FamilyName == f;
+        });
 
     static Plot Styled(Plot plot)
     {
