@@ -12,7 +12,10 @@ namespace PcieVirt.Cli;
 /// <summary>Parsed arguments of <c>pcievirt bench paths</c>.</summary>
 public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind> Paths, bool Json, string? TraceOut = null)
 {
-    public const string Usage = "usage: pcievirt bench paths [--model FILE] [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--verify] [--paths baremetal,vf,paravirtual,emulated] [--volume NAME] [--media nand|optane|hdd|null] [--trace-out FILE.json] [--json]";
+    /// <summary>Where <c>--plot</c> draws the figure (.png or .svg), or null.</summary>
+    public string? PlotOut { get; init; }
+
+    public const string Usage = "usage: pcievirt bench paths [--model FILE] [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--verify] [--paths baremetal,vf,paravirtual,emulated] [--volume NAME] [--media nand|optane|hdd|null] [--trace-out FILE.json] [--plot FILE.png|FILE.svg] [--json]";
 
     /// <summary>Parses the words after <c>bench</c>; on failure returns null and a message naming the bad argument.</summary>
     public static (BenchArguments? Args, string? Error) Parse(IReadOnlyList<string> args)
@@ -20,7 +23,7 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
         if (args.Count == 0 || args[0] != "paths") return (null, "the only benchmark is 'paths'");
         var workload = new WorkloadOptions { Pattern = WorkloadPattern.RandRead, BlockSize = 4096, IoDepth = 1, Ops = 2000, Seed = 1 };
         var paths = Enum.GetValues<PathKind>().ToList();
-        string? volume = null, traceOut = null;
+        string? volume = null, traceOut = null, plot = null;
         PathMedia? media = null;
         bool json = false;
         for (int i = 1; i < args.Count; i++)
@@ -28,7 +31,7 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
             string a = args[i];
             if (a == "--json") { json = true; continue; }
             if (a == "--verify") { workload = workload with { Verify = true }; continue; }
-            if (a is not ("--rw" or "--bs" or "--iodepth" or "--ops" or "--seed" or "--paths" or "--volume" or "--media" or "--trace-out")) return (null, $"unknown argument '{a}'");
+            if (a is not ("--rw" or "--bs" or "--iodepth" or "--ops" or "--seed" or "--paths" or "--volume" or "--media" or "--trace-out" or "--plot")) return (null, $"unknown argument '{a}'");
             if (i + 1 >= args.Count) return (null, $"{a} needs a value");
             string v = args[++i];
             switch (a)
@@ -73,10 +76,14 @@ public sealed record BenchArguments(PathOptions Options, IReadOnlyList<PathKind>
                     if (media is null) return (null, $"--media '{v}' is not one of nand, optane, hdd, null");
                     break;
                 case "--trace-out": traceOut = v; break;
+                case "--plot":
+                    if (PathPlot.FormatOf(v) is null) return (null, $"--plot '{v}' must end in .png or .svg");
+                    plot = v;
+                    break;
                 default: volume = v; break;
             }
         }
-        return (new BenchArguments(new PathOptions { Workload = workload, Volume = volume, Media = media }, paths, json, traceOut), null);
+        return (new BenchArguments(new PathOptions { Workload = workload, Volume = volume, Media = media }, paths, json, traceOut) { PlotOut = plot }, null);
     }
 }
 
@@ -91,13 +98,16 @@ public static class BenchCommand
     {
         var results = new List<PathResult>();
         var traces = new List<(string, PathTrace)>();
+        int ops = args.Options.Workload.Ops;
+        using var progress = ProgressBar.ForConsole(stderr, "bench paths", (long)ops * args.Paths.Count);
         try
         {
             var timing = TimingParameters.FromModel(model);
             foreach (var k in args.Paths)
             {
                 var trace = args.TraceOut is null ? null : new PathTrace();
-                results.Add(PathBench.Run(k, model, args.Options with { Timing = timing, Trace = trace }));
+                long before = (long)results.Count * ops;
+                results.Add(PathBench.Run(k, model, args.Options with { Timing = timing, Trace = trace, Progress = n => progress.Report(before + n) }));
                 if (trace != null) traces.Add((k.Key(), trace));
             }
         }
@@ -106,6 +116,7 @@ public static class BenchCommand
             stderr.WriteLine($"pcievirt bench: {e.Message}");
             return 1;
         }
+        progress.Dispose();
         if (args.TraceOut is { } file)
         {
             try
@@ -116,6 +127,19 @@ public static class BenchCommand
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 stderr.WriteLine($"pcievirt bench: cannot write the trace to '{file}': {e.Message}");
+                return 1;
+            }
+        }
+        if (args.PlotOut is { } image)
+        {
+            try
+            {
+                using var f = File.Create(image);
+                PathPlot.Write(f, PathPlot.FormatOf(image)!.Value, results, args.Options);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"pcievirt bench: cannot write the plot to '{image}': {e.Message}");
                 return 1;
             }
         }

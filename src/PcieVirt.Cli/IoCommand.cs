@@ -90,16 +90,20 @@ public sealed record IoArguments(PciAddress Function, WorkloadOptions Workload, 
 /// </summary>
 public static class IoCommand
 {
-    /// <summary>Runs the workload on a host: BARs as its OS placed them (a VF's from its PF's VF BARs).</summary>
-    public static int Run(HostSystem host, IoArguments args, TextWriter stdout, TextWriter stderr) =>
+    /// <summary>
+    /// Runs the workload on a host: BARs as its OS placed them (a VF's from its PF's VF BARs).
+    /// <paramref name="trace"/>, when given, records the controller's commands (TLPs it takes from the fabric's log).
+    /// </summary>
+    public static int Run(HostSystem host, IoArguments args, TextWriter stdout, TextWriter stderr, SessionTrace? trace = null) =>
         args.QuietFunction != null ? NoisyNeighbour.Run(host, args, stdout, stderr)
-        : Run(host.RootComplex, args, stdout, stderr, new OsHostBus(host, args.Function));
+        : Run(host.RootComplex, args, stdout, stderr, new OsHostBus(host, args.Function), trace);
 
     /// <summary>
     /// Runs the workload described by <paramref name="args"/> on <paramref name="rc"/>; returns the exit code.
-    /// <paramref name="bus"/> is how the driver reaches the function (default: BARs read from config space).
+    /// <paramref name="bus"/> is how the driver reaches the function (default: BARs read from config space);
+    /// <paramref name="trace"/>, when given, records every command the controller completes.
     /// </summary>
-    public static int Run(RootComplex rc, IoArguments args, TextWriter stdout, TextWriter stderr, INvmeHostBus? bus = null)
+    public static int Run(RootComplex rc, IoArguments args, TextWriter stdout, TextWriter stderr, INvmeHostBus? bus = null, SessionTrace? trace = null)
     {
         var f = rc.Segment == args.Function.Segment ? rc.FindFunction(args.Function.Bdf) : null;
         if (f is null)
@@ -122,6 +126,13 @@ public static class IoCommand
         controller.Clock = () => clock.Now; // the device's time is its host's virtual time
         bool ownMedia = controller.Media is null;
         if (ownMedia) controller.Media = new NvmeMediaModel(1);
+        var observer = controller.Observer;
+        // I/O completions drive the progress bar; admin commands of the driver's set-up are not counted.
+        using var progress = ProgressBar.ForConsole(stderr, $"io {args.Function}", args.Workload.Ops * (args.Workload.Verify ? 2L : 1L));
+        long ioDone = 0;
+        INvmeCommandObserver? chain = trace?.CommandObserver(args.Function, observer) ?? observer;
+        if (ProgressBar.IsTerminal(stderr)) chain = new CountingObserver(chain, () => progress.Report(++ioDone));
+        controller.Observer = chain;
         try
         {
             var memory = DriverMemory(rc);
@@ -148,6 +159,7 @@ public static class IoCommand
             });
             driver.Initialize();
             var result = new NvmeWorkload(driver, args.Workload, time).Run();
+            progress.Dispose();
             stdout.Write(args.Json ? result.ToJson() + Environment.NewLine : result.ToText());
             return result.Errors == 0 && result.VerifyMismatches == 0 ? 0 : 1;
         }
@@ -158,7 +170,18 @@ public static class IoCommand
         }
         finally
         {
+            controller.Observer = observer;
             if (ownMedia && controller.CommandsInFlight == 0) controller.Media = null;
+        }
+    }
+
+    /// <summary>Counts I/O (non-admin) completions for the progress bar, then passes each on.</summary>
+    sealed class CountingObserver(INvmeCommandObserver? next, Action onIo) : INvmeCommandObserver
+    {
+        public void OnCommandCompleted(in NvmeCommandRecord record)
+        {
+            if (record.SqId != 0) onIo();
+            next?.OnCommandCompleted(record);
         }
     }
 

@@ -36,6 +36,29 @@ public static class Program
             return 2;
         }
 
+        // io and shell: --trace-out FILE.json records the session's TLPs and NVMe commands (bench paths
+        // parses its own, which records the paths' timelines instead).
+        string? traceOut = null;
+        if (command is "io" or "shell")
+        {
+            int at = Array.IndexOf(rest, "--trace-out");
+            if (at >= 0)
+            {
+                if (at + 1 >= rest.Length || rest[at + 1].StartsWith("--", StringComparison.Ordinal))
+                {
+                    stderr.WriteLine($"pcievirt {command}: --trace-out needs a file name (FILE.json)");
+                    return 2;
+                }
+                traceOut = rest[at + 1];
+                rest = [.. rest.Take(at), .. rest.Skip(at + 2)];
+                if (Array.IndexOf(rest, "--trace-out") >= 0)
+                {
+                    stderr.WriteLine($"pcievirt {command}: --trace-out given twice");
+                    return 2;
+                }
+            }
+        }
+
         IoArguments? io = null;
         if (command == "io")
         {
@@ -59,18 +82,35 @@ public static class Program
             }
         }
 
+        var trace = traceOut is null ? null : new SessionTrace();
         var loggerFactory = LoggerFactory.Create(b =>
         {
             b.ClearProviders();
             b.AddProvider(new TextWriterLoggerProvider(stderr));
             b.SetMinimumLevel(level);
             // --trace: every config / memory TLP the fabric carries, at Trace level.
-            b.AddFilter(RootComplex.TlpLogCategory, parsed.Trace ? LogLevel.Trace : level);
+            b.AddFilter<TextWriterLoggerProvider>(RootComplex.TlpLogCategory, parsed.Trace ? LogLevel.Trace : level);
+            if (trace != null)
+            {
+                // --trace-out: the same TLPs into the trace file, whatever stderr shows.
+                b.AddProvider(trace);
+                b.AddFilter<SessionTrace>(RootComplex.TlpLogCategory, LogLevel.Trace);
+            }
         });
         using var session = Session.Open(parsed.ModelPath, loggerFactory, stdout, stderr);
         if (session is null) return 1;
+        if (trace != null)
+        {
+            // The trace starts after boot (firmware enumeration is not what was asked about), on the
+            // virtual clock of the host the command acts on (io: its function's segment; shell: the first host).
+            var host = session.System.Hosts.FirstOrDefault(h => io is null || h.RootComplex.Segment == io.Function.Segment) ?? session.System.Hosts[0];
+            var clock = host.RootComplex.Clock;
+            trace.Clock = () => clock.Now;
+            trace.Events.Clear();
+            session.Trace = trace;
+        }
 
-        return command switch
+        int status = command switch
         {
             "demo" => Demo.Run(session, stdout),
             "bench" => BenchCommand.Run(session.System.Model, bench!, stdout, stderr),
@@ -78,6 +118,20 @@ public static class Program
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
         };
+        if (trace != null && traceOut != null)
+        {
+            try
+            {
+                using var f = File.Create(traceOut);
+                trace.Write(f, command == "io" ? $"pcievirt io {io!.Function}" : "pcievirt shell");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"pcievirt {command}: cannot write the trace to '{traceOut}': {e.Message}");
+                return status == 0 ? 1 : status;
+            }
+        }
+        return status;
     }
 
     static int RunShell(Session session, string[] rest, TextReader stdin, TextWriter stderr)
@@ -111,12 +165,14 @@ public static class Program
           demo                      build the default platform, enumerate it, show what firmware and lspci see
           lspci [lspci options]     list functions as pciutils' lspci does (-t -v -vv -vvv -x -xxx -xxxx -s -n -nn -D -k)
           setpci [setpci options]   read and write config registers as pciutils' setpci does
-          shell [SCRIPT|-]          run lspci/setpci/... lines against one live platform (stdin when no SCRIPT)
+          shell [SCRIPT|-] [--trace-out FILE.json]
+                                    run lspci/setpci/... lines against one live platform (stdin when no SCRIPT)
           io --function BDF [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N]
-             [--verify] [--seed S] [--json]
+             [--verify] [--seed S] [--json] [--trace-out FILE.json]
                                     fio-like workload through the reference NVMe driver; IOPS, bandwidth and
                                     latency percentiles in virtual time
           bench paths [--rw …] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--paths LIST] [--json]
+             [--trace-out FILE.json] [--plot FILE.png|FILE.svg]
                                     the same workload through bare metal, an assigned VF, the paravirtual
                                     ring and the emulated controller, side by side (latency, IOPS, exits,
                                     host CPU per I/O, latency breakdown)
@@ -125,5 +181,6 @@ public static class Program
           --model FILE              platform model (JSON, see devicemodels/README.md); default: the embedded default.json
           --trace                   log every TLP (config requests with requester, target, offset, width, data, status) to stderr
           --log-level LEVEL         trace, debug, information, warning (default), error, none
+          --trace-out FILE.json     (io, shell, bench paths) a Chrome trace-event file: open it in ui.perfetto.dev
         """;
 }

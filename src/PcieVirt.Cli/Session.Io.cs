@@ -17,6 +17,6 @@ public sealed partial class Session
             _err.WriteLine($"io: no host has PCI segment {io.Function.Segment:x4}");
             return 1;
         }
-        return IoCommand.Run(host, io, _out, _err);
+        return IoCommand.Run(host, io, _out, _err, Trace);
     }
 }

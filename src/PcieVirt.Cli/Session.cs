@@ -28,6 +28,9 @@ public sealed partial class Session : IDisposable
 
     public PcieSystem System { get; }
 
+    /// <summary>What <c>--trace-out</c> records (TLPs, NVMe commands), or null when no trace was asked for.</summary>
+    public SessionTrace? Trace { get; set; }
+
     /// <summary>
     /// Loads the model (the embedded default when <paramref name="modelPath"/> is null), builds and boots
     /// the platform. Returns null after printing every model error when the model is invalid.
@@ -70,6 +73,20 @@ public sealed partial class Session : IDisposable
     public int Execute(IReadOnlyList<string> words)
     {
         if (words.Count == 0) return 0;
+        if (Trace is { } trace)
+        {
+            // Each command as a span on a "commands" track, so the TLPs and I/Os it caused sit under it.
+            ulong start = trace.Clock();
+            int status = ExecuteUntraced(words);
+            ulong end = trace.Clock();
+            trace.Events.Complete(start, end - start, "commands", words[0], "shell", $"{string.Join(' ', words)} (exit {status})");
+            return status;
+        }
+        return ExecuteUntraced(words);
+    }
+
+    int ExecuteUntraced(IReadOnlyList<string> words)
+    {
         string[] rest = [.. words.Skip(1)];
         try
         {

@@ -79,6 +79,9 @@ public sealed record LatencyStats(ulong P50, ulong P90, ulong P99, ulong P999, u
 public sealed record WorkloadResult(long Ops, long Errors, long VerifyMismatches, ulong ElapsedNs, long Bytes, LatencyStats Latency,
     IReadOnlyList<string> MismatchReports)
 {
+    /// <summary>Every completed command's latency (virtual ns), sorted ascending: what the percentiles were taken from (for plots).</summary>
+    public IReadOnlyList<ulong> LatencySamplesNs { get; init; } = [];
+
     /// <summary>Completed commands per virtual second (0 when no virtual time passed).</summary>
     public double Iops => ElapsedNs == 0 ? 0 : Ops * 1e9 / ElapsedNs;
     /// <summary>Data bytes per virtual second.</summary>
@@ -380,6 +383,9 @@ public sealed class NvmeWorkload
         return false;
     }
 
-    WorkloadResult Result() =>
-        new(_completed, _errors, _mismatches, _lastNs - _startNs, _bytes, LatencyStats.From(_latencies.ToArray()), _mismatchReports);
+    WorkloadResult Result()
+    {
+        var samples = _latencies.ToArray();
+        return new(_completed, _errors, _mismatches, _lastNs - _startNs, _bytes, LatencyStats.From(samples), _mismatchReports) { LatencySamplesNs = samples };
+    }
 }

@@ -69,6 +69,9 @@ public sealed class BlockWorkload : ISimEventHandler
         _prefilling = options.Verify;
     }
 
+    /// <summary>Told the number of measured I/Os completed so far, every 64 completions (progress display); null = none.</summary>
+    public Action<int>? Progress { get; set; }
+
     /// <summary>Whether the measured phase is over.</summary>
     public bool IsDone => !_prefilling && _completed >= _target;
 
@@ -176,6 +179,7 @@ public sealed class BlockWorkload : ISimEventHandler
             ulong latency = _cpu.Cursor - _submittedAt[slot];
             _cpu.Breakdown.Complete(slot, latency);
             _latencies[_completed++] = latency;
+            if ((_completed & 63) == 0) Progress?.Invoke(_completed);
             _lastNs = _cpu.Cursor;
             if (!ok) { _errors++; continue; }
             _bytes += _o.BlockSize;
@@ -248,6 +252,9 @@ public sealed class BlockWorkload : ISimEventHandler
     }
 
     /// <summary>What the measured phase gave.</summary>
-    public WorkloadResult Result() =>
-        new(_completed, _errors, _mismatches, _lastNs - _startNs, _bytes, LatencyStats.From(_latencies.AsSpan(0, _completed).ToArray()), _mismatchReports);
+    public WorkloadResult Result()
+    {
+        var samples = _latencies.AsSpan(0, _completed).ToArray();
+        return new(_completed, _errors, _mismatches, _lastNs - _startNs, _bytes, LatencyStats.From(samples), _mismatchReports) { LatencySamplesNs = samples };
+    }
 }

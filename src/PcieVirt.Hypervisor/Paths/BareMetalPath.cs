@@ -33,6 +33,7 @@ internal static class BareMetalPath
         fe.ChargeDeviceTime(breakdown, t[TimingParameter.ControllerFirmware]);
         controller.Observer = fe;
         var w = new BlockWorkload(b.Engine, cpu, fe, o.Workload, t);
+        w.Progress = o.Progress;
         byte vector = driver.IoQueue(1).HostVector;
         ulong flight = t[TimingParameter.PostedWriteLatency];
         b.RootComplex.InterruptController.MessageReceived += msg =>

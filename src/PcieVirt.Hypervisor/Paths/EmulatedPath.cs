@@ -66,6 +66,7 @@ internal sealed class EmulatedPath : IAsyncNamespaceBackend, IVirtualDiskComplet
             OnIdle = GuestInterrupts.Halt,
         };
         var w = _w = new BlockWorkload(_b.Engine, _vcpu, _fe, o.Workload, _t);
+        w.Progress = o.Progress;
         _dev.DoorbellRung = at => _vmm.Schedule(VmmWork.GuestQueue, at);
         _dev.InterruptRaised = vector => _irq.Inject(w, _vcpu, vector, _vmm.Timeline.Cursor);
         byte pfVector = _stack.Layer.HostVector;

@@ -60,6 +60,7 @@ internal sealed class ParavirtualPath : IVirtioBlkBackend, IVirtualDiskCompletio
             OnIdle = GuestInterrupts.Halt,
         };
         var w = new BlockWorkload(_b.Engine, _vcpu, _fe, o.Workload, _t);
+        w.Progress = o.Progress;
         _device = new VirtioBlkDevice(_vm.Memory, driver.Queue.Addresses, driver.Features, _stack.File.Size / VirtioBlkLayout.SectorSize,
             "pcievirt-vm0-disk", this, () => _irq.Inject(w, _vcpu, GuestVector, _io.Timeline.Cursor));
         byte pfVector = _stack.Layer.HostVector;

@@ -31,6 +31,8 @@ public sealed record PathOptions
     public PathMedia? Media { get; init; }
     /// <summary>Records every costed step of the measured phase when set (for looking at, and trace files).</summary>
     public PcieVirt.Hypervisor.Sim.PathTrace? Trace { get; init; }
+    /// <summary>Told the number of measured I/Os completed so far, every 64 completions (for a progress display); null = none.</summary>
+    public Action<int>? Progress { get; init; }
     /// <summary>Guest RAM (bytes).</summary>
     public ulong GuestMemoryBytes { get; init; } = 256UL << 20;
 }

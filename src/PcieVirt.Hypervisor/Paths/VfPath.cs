@@ -70,6 +70,7 @@ internal static class VfPath
         fe.ChargeDeviceTime(breakdown, t[TimingParameter.ControllerFirmware]);
         vfController.Observer = fe;
         var w = new BlockWorkload(b.Engine, cpu, fe, o.Workload, t);
+        w.Progress = o.Progress;
         var irq = new GuestInterrupts(b.Engine, vm, t);
         fe.OnAfterReap = irq.Acknowledge;
         fe.OnIdle = GuestInterrupts.Halt;
