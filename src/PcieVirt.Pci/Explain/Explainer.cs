@@ -57,7 +57,7 @@ public static class Explainer
         else if (Writable(declared))
         {
             effective = "RO";
-            note = $"spec: {declared}; hardwired here (feature not implemented, or locked in the current state)";
+            note = $"spec: {declared}; not writable here: feature absent, or locked in this state";
         }
         else effective = declared.ToString();
         if (note == null && Writable(declared) != (wr != 0 || w1c != 0) && (field.Flags & FieldFlags.WriteAction) == 0)
