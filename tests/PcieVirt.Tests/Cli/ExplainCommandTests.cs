@@ -166,6 +166,24 @@ public class ExplainCommandTests
         Assert.That(o, Does.Contain("ECAP 0x0010  Single Root I/O Virtualization"));
     }
 
+    [Test]
+    public void Bridge_summary_shows_the_bus_range_lspci_shows_in_the_tree()
+    {
+        // lspci -tv draws root port 00:02.0 as "02.0-[02-09]": secondary 02, subordinate 09.
+        Assert.That(Ok("lspci", "-tv").Out, Does.Contain("+-02.0-[02-09]--"));
+        var o = Ok("explain", "00:02.0").Out;
+        Assert.That(o, Does.Contain("Type 1 header"));
+        Assert.That(o, Does.Contain("Buses: primary 00, secondary 02, subordinate 09"));
+    }
+
+    [Test]
+    public void Explain_takes_a_model_file()
+    {
+        var r = Ok("--model", Pcievirt.Fabric4x8, "explain", "01:00.0", "PRIMARY_BUS");
+        // The switch upstream port below root port 00:01.0 sits on bus 01, so its primary bus is 01.
+        AssertField(r.Out, "Primary Bus Number", "0x1", "RW");
+    }
+
     [TestCase(new[] { "explain", "09:1f.7" }, 1, "no function at 0000:09:1f.7")]
     [TestCase(new[] { "explain", "zz" }, 2, "is not a function address")]
     [TestCase(new[] { "explain", Pf, "FOO" }, 2, "unknown register or capability 'FOO'")]

@@ -88,6 +88,71 @@ public class FieldTableMaskTests
     }
 
     [Test]
+    public void Every_declared_access_matches_the_live_masks_on_the_fabric_model()
+    {
+        var system = PcieSystem.Boot(PlatformModel.Load(PcieVirt.Tests.Platform.ModelFiles.DeviceModel("fabric-4x8.json")).Model!);
+        var functions = system.Hosts.SelectMany(h => h.RootComplex.AttachedFunctions).ToList();
+        Assert.That(functions, Is.Not.Empty);
+        var violations = functions.SelectMany(Violations).ToList();
+        Assert.That(violations, Is.Empty, string.Join("\n", violations));
+    }
+
+    static EndpointFunction Endpoint(Action<EndpointFunction> build)
+    {
+        var f = new EndpointFunction("variant", new FunctionIdentity { VendorId = 0x1234, DeviceId = 0x5678, ClassCode = 0x010802, InterruptPin = 1 });
+        build(f);
+        f.AddCapability(new PciExpressCapability());
+        f.Seal();
+        return f;
+    }
+
+    // (variant, MSI register short name → offset from the MSI header the spec gives for that variant, §7.7.1)
+    static IEnumerable<TestCaseData> MsiVariants()
+    {
+        yield return new TestCaseData(false, false, new[] { ("MSI_DATA", 0x08), ("MSI_EXT_DATA", 0x0A) }).SetName("MSI 32-bit, no per-vector masking");
+        yield return new TestCaseData(false, true, new[] { ("MSI_DATA", 0x08), ("MSI_MASK", 0x0C), ("MSI_PENDING", 0x10) }).SetName("MSI 32-bit with per-vector masking");
+        yield return new TestCaseData(true, false, new[] { ("MSI_ADDRESS_HI", 0x08), ("MSI_DATA", 0x0C) }).SetName("MSI 64-bit, no per-vector masking");
+        yield return new TestCaseData(true, true, new[] { ("MSI_ADDRESS_HI", 0x08), ("MSI_DATA", 0x0C), ("MSI_MASK", 0x10), ("MSI_PENDING", 0x14) }).SetName("MSI 64-bit with per-vector masking");
+    }
+
+    [TestCaseSource(nameof(MsiVariants))]
+    public void MSI_registers_sit_where_the_spec_puts_them_for_each_variant(bool address64, bool pvm, (string Short, int Rel)[] expected)
+    {
+        var f = Endpoint(e => e.AddCapability(new MsiCapability(new MsiOptions { VectorsRequested = 4, Address64 = address64, PerVectorMasking = pvm })));
+        var msi = f.FindCapability<MsiCapability>()!;
+        var placed = ExplainCatalog.CapabilityRegisters(f, msi).ToList();
+        foreach (var (shortName, rel) in expected)
+            Assert.That(placed.Where(r => r.Table.Short == shortName).Select(r => r.At - msi.Offset), Is.EqualTo(new[] { rel }), shortName);
+        Assert.That(placed.Any(r => r.Table.Short == "MSI_ADDRESS_HI"), Is.EqualTo(address64));
+        Assert.That(placed.Any(r => r.Table.Short == "MSI_MASK"), Is.EqualTo(pvm));
+        Assert.That(placed.Max(r => r.At + r.Table.Width) - msi.Offset, Is.LessThanOrEqualTo(msi.Length), "no register beyond the capability");
+        Assert.That(Violations(f), Is.Empty);
+    }
+
+    [Test]
+    public void BAR_variants_IO_32bit_64bit_and_ROM_are_explained_with_their_own_fields()
+    {
+        var f = Endpoint(e =>
+        {
+            e.DefineBar(new BarDefinition(0, BarKind.Io, 32));
+            e.DefineBar(new BarDefinition(1, BarKind.Memory32, 0x1000));
+            e.DefineBar(new BarDefinition(2, BarKind.Memory64, 0x10000, Prefetchable: true));
+            e.DefineExpansionRom(0x8000);
+            e.AddCapability(new PowerManagementCapability());
+        });
+        var regs = ExplainCatalog.HeaderRegisters(f).ToList();
+        Assert.That(regs.Single(r => r.At == 0x10).Table.Fields[0].Name, Is.EqualTo("I/O Space Indicator"));
+        Assert.That(regs.Single(r => r.At == 0x14).Table.Fields[0].Name, Is.EqualTo("Memory Space Indicator"));
+        Assert.That(regs.Single(r => r.At == 0x18).Table.Fields.Select(x => x.Name), Does.Contain("Prefetchable"));
+        Assert.That(regs.Single(r => r.At == 0x1C).Table.Fields.Single().Name, Is.EqualTo("Base Address (upper 32 bits)"));
+        Assert.That(regs.Single(r => r.At == 0x20).Table.Fields[0].Name, Is.EqualTo("Memory Space Indicator"), "an unused BAR after a 64-bit pair");
+        // I/O Space Enable is writable with an I/O BAR (§7.5.1.1.3), so explain shows RW without a note.
+        var io = Explainer.Describe(f, regs.Single(r => r.At == 0x04), regs.Single(r => r.At == 0x04).Table.Fields[0]);
+        Assert.That((io.Effective, io.Note), Is.EqualTo(("RW", (string?)null)));
+        Assert.That(Violations(f), Is.Empty);
+    }
+
+    [Test]
     public void The_cross_check_covers_every_table_and_both_header_types_and_VFs()
     {
         var functions = DefaultPlatformWithVfs(out _);
