@@ -11,8 +11,9 @@ public sealed partial class Session
 {
     internal const string ExplainUsage = """
         usage: explain BDF [REGISTER|CAPABILITY]
-          REGISTER:   a setpci name (COMMAND, STATUS, BASE_ADDRESS_0, BRIDGE_CONTROL…), a short name from the
-                      field tables (DEVCTL, LNKSTA, NUM_VFS, VF_BAR0…), or a config offset (0x44)
+          REGISTER:   a setpci name (COMMAND, STATUS, BASE_ADDRESS_0, BRIDGE_CONTROL…), a capability and offset
+                      as setpci writes it (CAP_EXP+8, ECAP_SRIOV+10, exp+8), a short name from the field tables
+                      (DEVCTL, LNKSTA, NUM_VFS, VF_BAR0…), or a config offset (0x44)
           CAPABILITY: pm, msi, msix, pcie|exp, aer, acs, ari, dsn, sriov, or CAP_xx / ECAP_xx / CAPnn / ECAPnnn (hex ID)
           Without either: the header in brief, the capability list with offsets, and a VF's placement.
         """;
@@ -47,6 +48,11 @@ public sealed partial class Session
 
     int ExplainItem(PciFunction function, string what)
     {
+        // A register by capability and offset, as setpci writes it: CAP_EXP+8, ECAP_SRIOV+10, sriov+0x10.
+        int plus = what.IndexOf('+');
+        if (plus > 0)
+            return ExplainCapabilityOffset(function, what[..plus], what[(plus + 1)..], what);
+
         // A capability: by our names, by setpci's CAP_/ECAP_ names, or by number (CAP10, ECAP0010).
         if (ExplainCatalog.FindByName(what) is { } table)
             return ExplainCapability(function, table.Id, table.Extended, what);
@@ -114,6 +120,49 @@ public sealed partial class Session
             return 1;
         }
         Explainer.WriteCapability(_out, function, cap);
+        return 0;
+    }
+
+    int ExplainCapabilityOffset(PciFunction function, string capName, string offsetText, string what)
+    {
+        ushort id;
+        bool ext;
+        if (ExplainCatalog.FindByName(capName) is { } t) (id, ext) = (t.Id, t.Extended);
+        else if (SetpciRegisters.Find(capName) is { CapabilityId: >= 0 } n) (id, ext) = ((ushort)n.CapabilityId, n.Extended);
+        else if (!TryCapabilityNumber(capName, out id, out ext))
+        {
+            _err.WriteLine($"explain: unknown capability '{capName}' in '{what}'\n{ExplainUsage}");
+            return 2;
+        }
+        var digits = offsetText.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? offsetText[2..] : offsetText;
+        if (!int.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int rel))
+        {
+            _err.WriteLine($"explain: '{offsetText}' in '{what}' is not a hex offset");
+            return 2;
+        }
+        var cap = function.FindCapability(id, ext);
+        if (cap == null)
+        {
+            _err.WriteLine($"explain: {function.Bdf} has no {ExplainCatalog.Find(id, ext)?.Name ?? $"capability 0x{id:x}"} capability ('{what}')");
+            return 1;
+        }
+        if (rel >= cap.Length)
+        {
+            _err.WriteLine($"explain: offset 0x{rel:x} is beyond the {cap.Name} capability ({cap.Length} bytes)");
+            return 1;
+        }
+        var hits = ExplainCatalog.CapabilityRegisters(function, cap).Where(r => Overlaps(r, cap.Offset + rel, 1)).ToList();
+        if (hits.Count == 0)
+        {
+            _err.WriteLine($"explain: no explained register covers {cap.Name} +0x{rel:x} (the capability header, or a register without a table)");
+            return 1;
+        }
+        _out.WriteLine($"{function.Bdf} {function.Name}");
+        foreach (var r in hits)
+        {
+            _out.WriteLine();
+            Explainer.WriteRegister(_out, function, r);
+        }
         return 0;
     }
 

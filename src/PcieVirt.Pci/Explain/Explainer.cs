@@ -129,7 +129,18 @@ public static class Explainer
             string id = cap.IsExtended ? $"ECAP 0x{cap.Id:x4}" : $"CAP 0x{cap.Id:x2}";
             w.WriteLine($"    0x{cap.Offset:x3}  {id,-11}  {cap.Name,-40} {(t != null ? t.Aliases[0] : "(no field table)")}");
         }
+        if (function.FindCapability<SriovCapability>() is { } sriov) WriteSriovSummary(w, function, sriov);
         if (function is VirtualFunction v) { w.WriteLine(); WriteVfPlacement(w, v); }
+    }
+
+    static void WriteSriovSummary(TextWriter w, PciFunction pf, SriovCapability s)
+    {
+        w.WriteLine($"  SR-IOV: TotalVFs {s.TotalVfs}, NumVFs {s.NumVfs}, VF Enable {(s.VfEnable ? 1 : 0)}, First VF Offset {s.FirstVfOffset}, VF Stride {s.VfStride}");
+        if (s.NumVfs == 0) return;
+        // VF n answers at PF + First VF Offset + (n-1) × VF Stride (§9.3.3.9-10).
+        var first = s.VfRoutingId(1, pf.Bdf);
+        var last = s.VfRoutingId(s.NumVfs, pf.Bdf);
+        w.WriteLine($"  VFs {(s.VfEnable ? "at" : "would be at")} {first} (VF 1) .. {last} (VF {s.NumVfs}); 'explain' a VF for its placement arithmetic");
     }
 
     static string Window(AddressWindow win) => win.IsEnabled ? $"0x{win.Base:x}-0x{win.Limit:x}" : "disabled";

@@ -27,9 +27,9 @@ public static class PowerManagementFields
             F(9, 12, "Data_Select", RW, "Selects what the Data register reports; 0 when Data is not implemented.", Opt),
             F(13, 14, "Data_Scale", RO, "Scale of the Data register; 0 when Data is not implemented."),
             B(15, "PME_Status", RW1C, "Set when the function has signalled PME; write 1 to clear. Sticky (RW1CS) when the function can signal PME from D3cold.", Opt)),
-        R("Bridge Support Extensions", "PMCSR_BSE", 0x06, 1, "§7.5.2.3",
-            F(0, 7, "PMCSR_BSE", RO, "Conventional PCI bridge power extensions; 0 in PCIe.")),
-        R("Data", "PM_DATA", 0x07, 1, "§7.5.2.4",
+        R("Bridge Support Extensions", "PMCSR_BSE", 0x06, 1, "§7.5.2.2",
+            F(0, 7, "PMCSR_BSE", RO, "Bits 23:16 of the PMCSR dword: power extensions of conventional PCI bridges; 0 in PCIe.")),
+        R("Data", "PM_DATA", 0x07, 1, "§7.5.2.3",
             F(0, 7, "Data", RO, "Optional power consumption/dissipation report chosen by Data_Select; 0 when not implemented.")),
     ]);
 }

@@ -85,6 +85,31 @@ public class ExplainCommandTests
         Assert.That(Ok("explain", Pf, "pcie").Out, Is.EqualTo(o));
     }
 
+    [TestCase("CAP_EXP+8", "Device Control [DEVCTL]")]
+    [TestCase("exp+0x8", "Device Control [DEVCTL]")]
+    [TestCase("CAP_EXP+9", "Device Control [DEVCTL]")]
+    [TestCase("ECAP_SRIOV+10", "NumVFs [NUM_VFS]")]
+    [TestCase("ECAP0010+24", "VF BAR0 [VF_BAR0]")]
+    [TestCase("aer+4", "Uncorrectable Error Status [UESTA]")]
+    public void A_capability_and_offset_name_the_register_there(string what, string header)
+    {
+        var o = Ok("explain", Pf, what).Out;
+        Assert.That(o, Does.Contain(header));
+        Assert.That(Regex.Matches(o, @"^\S.*PCIe Base Spec", RegexOptions.Multiline), Has.Count.EqualTo(1), "exactly one register");
+    }
+
+    [Test]
+    public void PF_summary_shows_where_its_VFs_are()
+    {
+        var s = Pcievirt.Shell([], $"sriov {Pf} numvfs=3", $"explain {Pf}");
+        Assert.That(s.ExitCode, Is.EqualTo(0), s.ToString);
+        var lspci = Pcievirt.Shell([], $"sriov {Pf} numvfs=3", "lspci -s 01:").Out;
+        var vfs = lspci.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.Contains(" IOV ")).Select(l => l[..7]).ToList();
+        Assert.That(vfs, Has.Count.EqualTo(3));
+        Assert.That(s.Out, Does.Contain($"NumVFs 3, VF Enable 1"));
+        Assert.That(s.Out, Does.Contain($"VFs at {vfs[0]} (VF 1) .. {vfs[2]} (VF 3)"));
+    }
+
     [Test]
     public void SRIOV_capability_shows_TotalVFs_from_the_model_and_NumVFs_writable_only_while_VFs_are_disabled()
     {
@@ -192,6 +217,10 @@ public class ExplainCommandTests
     [TestCase(new[] { "explain", Pf, "0x1000" }, 2, "outside the 4 KiB configuration space")]
     [TestCase(new[] { "explain", Pf, "RTSTA" }, 1, "has no RTSTA register")]
     [TestCase(new[] { "explain" }, 2, "usage: explain BDF")]
+    [TestCase(new[] { "explain", Pf, "CAP_EXP+zz" }, 2, "is not a hex offset")]
+    [TestCase(new[] { "explain", Pf, "nope+4" }, 2, "unknown capability 'nope'")]
+    [TestCase(new[] { "explain", Pf, "msix+40" }, 1, "beyond the MSI-X capability")]
+    [TestCase(new[] { "explain", Pf, "exp+0" }, 1, "no explained register covers PCI Express +0x0")]
     public void Bad_input_gets_a_clear_error_and_exit_code(string[] args, int code, string message)
     {
         var r = Pcievirt.Run(args);
