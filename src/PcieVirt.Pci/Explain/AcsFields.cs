@@ -15,7 +15,7 @@ public static class AcsFields
         ("Translation Blocking", "block requests from below that carry an already translated address (AT field set)"),
         ("P2P Request Redirect", "send peer-to-peer requests up to the Root Complex instead of straight to the peer"),
         ("P2P Completion Redirect", "send peer-to-peer completions up as well, so they do not pass redirected requests"),
-        ("Upstream Forwarding", "forward requests that come up from below and target the port itself upstream"),
+        ("Upstream Forwarding", "send upstream the requests and completions a component below redirected upstream, rather than turning them back down"),
         ("P2P Egress Control", "block or redirect peer-to-peer traffic per destination, using the Egress Control Vector"),
         ("Direct Translated P2P", "let requests with translated addresses go peer to peer directly when redirect is on"),
     ];

@@ -49,7 +49,7 @@ public static class Explainer
             effective = (w1c != 0 ? "RW1C" : "RW") + sticky;
             note = $"only bits 0x{(wr | w1c) >> field.Low:x} of the field are writable here";
         }
-        else if (Writable(declared) && (field.Flags & FieldFlags.WriteAction) != 0)
+        else if (Writable(declared) && (field.Flags & FieldFlags.WriteAction) != 0 && (field.ImplementedWhen?.Invoke(function, at) ?? true))
         {
             effective = declared.ToString();
             note = "a write of 1 starts the action; the field always reads 0";
@@ -60,7 +60,7 @@ public static class Explainer
             note = $"spec: {declared}; not writable here: feature absent, or locked in this state";
         }
         else effective = declared.ToString();
-        if (note == null && Writable(declared) != (wr != 0 || w1c != 0) && (field.Flags & FieldFlags.WriteAction) == 0)
+        if (note == null && !Writable(declared) && (wr != 0 || w1c != 0))
             note = $"spec: {declared}";
         return new FieldState(field, value, declared, effective, note);
     }

@@ -55,6 +55,11 @@ public sealed record RegisterField(int Low, int High, string Name, FieldAccess A
     public FieldAccess? VfAccess { get; init; }
     /// <summary>Optional decoding of the field value into words (a size, a speed, a state).</summary>
     public Func<uint, string?>? Decode { get; init; }
+    /// <summary>
+    /// For a <see cref="FieldFlags.WriteAction"/> field, which the masks cannot show: whether the function
+    /// implements the action (gets the function and the register's absolute offset). Null = always.
+    /// </summary>
+    public Func<PciFunction, int, bool>? ImplementedWhen { get; init; }
 
     /// <summary>The field's bits within its register.</summary>
     public uint Mask => (High >= 31 ? 0xFFFF_FFFFu : (1u << (High + 1)) - 1) & ~((1u << Low) - 1);
@@ -103,8 +108,8 @@ internal static class T
         => new(low, high, name, access, meaning) { Flags = flags, VfAccess = vf, Decode = decode };
 
     public static RegisterField B(int bit, string name, FieldAccess access, string meaning,
-        FieldFlags flags = FieldFlags.None, FieldAccess? vf = null)
-        => new(bit, bit, name, access, meaning) { Flags = flags, VfAccess = vf };
+        FieldFlags flags = FieldFlags.None, FieldAccess? vf = null, Func<PciFunction, int, bool>? implemented = null)
+        => new(bit, bit, name, access, meaning) { Flags = flags, VfAccess = vf, ImplementedWhen = implemented };
 
     public static RegisterTable R(string name, string shortName, int offset, int width, string section, params RegisterField[] fields)
         => new(name, shortName, offset, width, section, fields);

@@ -57,6 +57,18 @@ public class ExplainCommandTests
     }
 
     [Test]
+    public void Action_bits_are_shown_as_actions_only_where_the_function_implements_them()
+    {
+        // Retrain Link exists in downstream ports (Root Ports) and is reserved in endpoints (§7.5.3.7).
+        Assert.That(FieldLine(Ok("explain", "00:01.0", "LNKCTL").Out, "Retrain Link"), Does.Contain("= 0   RW (a write of 1 starts the action"));
+        Assert.That(FieldLine(Ok("explain", Pf, "LNKCTL").Out, "Retrain Link"), Does.Contain("= 0   RO (spec: RW;"));
+        // Initiate FLR needs Function Level Reset Capability (§7.5.3.3-4), which a Root Port does not have.
+        uint rpDevcap = uint.Parse(Ok("setpci", "-s", "00:01.0", "CAP_EXP+4.L").Out.Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        Assert.That((rpDevcap >> 28) & 1, Is.Zero);
+        Assert.That(FieldLine(Ok("explain", "00:01.0", "DEVCTL").Out, "Initiate Function Level Reset / Bridge Configuration Retry Enable"), Does.Contain("= 0   RO (spec: RW;"));
+    }
+
+    [Test]
     public void Status_error_bits_are_RW1C_and_Capabilities_List_is_set()
     {
         var o = Ok("explain", Pf, "STATUS").Out;
