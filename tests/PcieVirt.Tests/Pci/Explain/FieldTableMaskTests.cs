@@ -16,7 +16,6 @@ namespace PcieVirt.Tests.Pci.Explain;
 [TestFixture]
 public class FieldTableMaskTests
 {
-    static readonly PciePortType[] NoPort = [];
 
     static List<PciFunction> DefaultPlatformWithVfs(out PcieSystem system)
     {
