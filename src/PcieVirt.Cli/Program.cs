@@ -30,7 +30,7 @@ public static class Program
 
         string command = parsed.Rest[0];
         string[] rest = [.. parsed.Rest.Skip(1)];
-        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench"))
+        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench" or "explain"))
         {
             stderr.WriteLine($"pcievirt: unknown command '{command}'\n{Usage}");
             return 2;
@@ -165,6 +165,9 @@ public static class Program
           demo                      build the default platform, enumerate it, show what firmware and lspci see
           lspci [lspci options]     list functions as pciutils' lspci does (-t -v -vv -vvv -x -xxx -xxxx -s -n -nn -D -k)
           setpci [setpci options]   read and write config registers as pciutils' setpci does
+          explain BDF [REGISTER|CAPABILITY]
+                                    every field of a register (COMMAND, DEVCTL, 0x44…) or capability (msix, exp, aer,
+                                    sriov…): value, access type, meaning, PCIe Base Spec section; a VF's placement
           shell [SCRIPT|-] [--trace-out FILE.json]
                                     run lspci/setpci/... lines against one live platform (stdin when no SCRIPT)
           io --function BDF [--rw {read,write,randread,randwrite,randrw}] [--bs SIZE] [--iodepth N] [--ops N]

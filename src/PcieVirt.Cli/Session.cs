@@ -96,6 +96,7 @@ public sealed partial class Session : IDisposable
                 "setpci" => Setpci.Run(rest, System.Accessors, _out, _err),
                 "enumerate" => Enumerate(),
                 "sriov" => Sriov(rest),
+                "explain" => Explain(rest),
                 "raid" => Raid(rest),
                 "io" => Io(rest),
                 "advance" => Advance(rest),
@@ -172,6 +173,7 @@ public sealed partial class Session : IDisposable
               setpci [-v] -s BDF REG[+OFF][.B|.W|.L][=VALUE[:MASK]]...
               enumerate          run firmware enumeration again
               sriov [BDF [numvfs=N]]  show a PF's SR-IOV sysfs attributes, or enable N VFs (0 disables) as Linux does
+              explain BDF [REGISTER|CAPABILITY]  every field of a register or capability: value, access, meaning, spec section
               raid [BDF …]       RAID controller: drives, volumes, snapshots, attach to VFs, fail/rebuild, VF online/offline ('raid help')
               advance DURATION   let virtual time pass (e.g. 100ms, 1s, 250us)
               echo TEXT          print TEXT

@@ -22,7 +22,7 @@ namespace PcieVirt.Pci.Functions;
 public class VirtualFunction : EndpointFunction
 {
     // PCI Express capability register offsets (§7.5.3) that take VF-specific attributes.
-    const int PcieDevCtl = 0x08, PcieDevSta = 0x0A, PcieLinkCtl = 0x10, PcieLinkSta = 0x12, PcieDevCtl2 = 0x28, PcieLinkSta2 = 0x32;
+    const int PcieDevCtl = 0x08, PcieDevSta = 0x0A, PcieLinkCtl = 0x10, PcieLinkSta = 0x12, PcieDevCtl2 = 0x28, PcieLinkCtl2 = 0x30, PcieLinkSta2 = 0x32;
 
     /// <summary>
     /// Creates VF index <paramref name="vfIndex"/> (0-based; the spec's VF number is index + 1) of the PF
@@ -128,6 +128,8 @@ public class VirtualFunction : EndpointFunction
             c.Define(at + PcieLinkSta, 2, 0, kind: RegisterKind.RsvdZ);
             // Device Control 2: Completion Timeout, AtomicOp, IDO, 10-Bit Tag… are the PF's (§7.5.3.16).
             c.Define(at + PcieDevCtl2, 2, 0, kind: RegisterKind.RsvdP);
+            // Link Control 2 is RsvdP in VFs as well: target speed and compliance settings are the PF's (§7.5.3.19).
+            c.Define(at + PcieLinkCtl2, 2, 0, kind: RegisterKind.RsvdP);
             c.Define(at + PcieLinkSta2, 2, 0, kind: RegisterKind.RsvdZ);
         }
     }
