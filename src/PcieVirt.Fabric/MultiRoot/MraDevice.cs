@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Functions;
 
 namespace PcieVirt.Fabric.MultiRoot;
@@ -12,6 +13,8 @@ public sealed class BaseFunction : EndpointFunction
     /// <summary>Creates and seals a BF for a device with <paramref name="pfCount"/> PFs.</summary>
     public BaseFunction(string name, FunctionIdentity identity, int pfCount, ILogger? logger = null) : base(name, identity, logger)
     {
+        // Every PCI Express function has the PCI Express capability (§7.5.3); the extended list follows.
+        AddCapability(new PciExpressCapability(new PciExpressOptions { PortType = PciePortType.Endpoint }));
         MrIov = new MrIovCapability(pfCount);
         AddCapability(MrIov);
         Seal();

@@ -13,10 +13,10 @@ public sealed record MraSwitchOptions
     public string Name { get; init; } = "mra0";
     /// <summary>Vendor ID of the virtual switch ports.</summary>
     public ushort VendorId { get; init; } = 0x1B36;
-    /// <summary>Device ID of the virtual upstream ports.</summary>
-    public ushort UpstreamDeviceId { get; init; } = 0x0100;
+    /// <summary>Device ID of the virtual upstream ports (one not named in pci.ids, so tools show it as ours).</summary>
+    public ushort UpstreamDeviceId { get; init; } = 0x00C0;
     /// <summary>Device ID of the virtual downstream ports.</summary>
-    public ushort DownstreamDeviceId { get; init; } = 0x0101;
+    public ushort DownstreamDeviceId { get; init; } = 0x00C1;
     /// <summary>Virtual downstream ports (hot-plug slots) in each host VH.</summary>
     public int VirtualDownstreamPorts { get; init; } = 4;
     /// <summary>Bus numbers firmware keeps free below each virtual downstream port for hot-added PFs and their VFs.</summary>
@@ -175,7 +175,7 @@ public sealed class MraSwitch
 
     VirtualHierarchy AddVh(RootPort hostPort, int id, int ports)
     {
-        var link = new MrLink(id == 0 ? $"{Name}.mgmt-link" : $"{Name}.host{id}-link", tagged: false);
+        var link = new MrLink($"{Name}.vh{id}-link ({hostPort.RootComplex.Name})", tagged: false);
         var usp = NewPort($"{Name}.vh{id}.usp", BridgePortKind.SwitchUpstreamPort, 0);
         var sw = hostPort.ConnectSwitch(usp);
         var vh = new VirtualHierarchy(id, hostPort, sw, link);
@@ -234,6 +234,8 @@ public sealed class MraSwitch
             HotPlugCapable = downstream,
             HotPlugSurprise = downstream,
             CardPresent = false,
+            // A PF with many VFs needs ARI routing below its port (§6.13).
+            AriForwardingSupported = downstream,
         }));
         f.Seal();
         return f;

@@ -103,7 +103,9 @@ internal sealed partial class ModelParser
             ctx.Error(r.PathOf("physicalFunctions"), "an MRA device has 1 to 64 PFs");
         foreach (var (fe, fp) in pfElements)
         {
-            if (ParseFunction(fe, fp, scope) is not ({ } f, _)) continue;
+            if (ParseFunction(fe, fp, scope) is not ({ } parsed, bool autoOffset)) continue;
+            // Each PF is alone on its link, so "auto" places its VFs right after function 0.
+            var f = ResolveVfOffsets([(parsed, autoOffset)], device: 0)[0];
             if (f.Number != 0)
                 ctx.Error(JsonPaths.Property(fp, "function"), $"{f.Number} is not 0: each PF is function 0 of the link below its virtual downstream port");
             if (fe.TryGetProperty("device", out _))
