@@ -33,6 +33,16 @@ internal sealed partial class ModelParser
                         $"{n} PFs are assigned to host '{h.Host}' but its virtual switch has {sw.VirtualPorts} virtual ports");
             }
         if (sw == null) return null;
+        // The virtual switch below each linked root port takes its internal bus plus, per virtual port,
+        // the port's link bus and its reserve; firmware must find them in the host's ECAM range.
+        foreach (var h in sw.Hosts)
+        {
+            if (hosts.FirstOrDefault(x => x.Name == h.Host) is not { } hm) continue;
+            int needed = 1 + hm.RootPorts.Sum(rp => rp.BusNumbersNeeded()) + 1 + sw.VirtualPorts * (1 + sw.BusReserve);
+            if (needed > hm.Ecam.BusCount)
+                ctx.Error(JsonPaths.Property(h.Path, "host"),
+                    $"host '{h.Host}' needs {needed} bus numbers with the MRA switch's virtual switch ({sw.VirtualPorts} virtual ports, busReserve {sw.BusReserve}) but its ECAM gives {hm.Ecam.BusCount}");
+        }
         return new MultiRootModel { Switch = sw, Devices = devices, Path = path };
     }
 

@@ -69,6 +69,36 @@ public class MultiRootModelTests
         s.Hosts[1].Enumerate(); // the OS rescan of the host that got the hot-add
         Assert.That(s.Hosts[1].RootComplex.FindFunction(pf0.Bdf), Is.SameAs(pf0));
         Assert.That(s.Hosts[1].Describe(new PciAddress(1, pf0.Bdf))!.Bars[0].Size, Is.EqualTo(64 * 1024UL), "BAR0 sized and placed by host1's rescan");
+
+        // The rescan also re-ran host1's OS PCI core: it now drives PF0's SR-IOV; host0's forgets it after its own rescan.
+        s.Hosts[0].Enumerate();
+        var at = new PciAddress(1, pf0.Bdf);
+        Assert.That(s.Hosts[1].Os.FindPhysicalFunction(at), Is.Not.Null);
+        Assert.That(s.Hosts[0].Os.PhysicalFunctions, Is.Empty);
+        var enabled = s.Hosts[1].Os.EnableVfs(at, 2);
+        Assert.That(enabled.Success, enabled.ToString());
+        var raid = d.Raid!;
+        // PF0's VFs host secondary controllers 2 and 3 (CNTLID 1 + VF number, PF 0's range), in host1's hierarchy only.
+        Assert.That(raid.VfControllersOf(0).Select(v => v.Controller.ControllerId), Is.EquivalentTo(new ushort[] { 2, 3 }));
+        Assert.That(raid.VfControllersOf(1), Is.Empty);
+        Assert.That(s.Hosts[1].Os.VirtualFunctions.Count(), Is.EqualTo(2));
+        Assert.That(s.Hosts[0].RootComplex.AttachedFunctions.Any(f => f.IsVirtualFunction), Is.False);
+    }
+
+    [Test]
+    public void Vfs_of_the_second_pf_use_its_own_controller_id_range()
+    {
+        var s = BootModel();
+        var d = s.MultiRoot!.Devices[0];
+        var pf1 = d.Device.PhysicalFunctions[1];
+        var r = s.Hosts[1].Os.EnableVfs(new PciAddress(1, pf1.Bdf), 3);
+        Assert.That(r.Success, r.ToString());
+        Assert.That(d.Raid!.VfControllersOf(1).Select(v => v.Controller.ControllerId), Is.EquivalentTo(new ushort[] { 130, 131, 132 }));
+        Assert.That(d.Raid.VfControllers, Is.Empty, "VfControllers lists PF 0's VFs");
+        Assert.That(d.Raid.Attach("vol0", 1, 2).IsSuccess, Is.True);
+        Assert.That(d.Raid.ControllerAttachmentsOf(d.Raid.Engine.FindVolume("vol0")!), Does.Contain((1, 2)));
+        Assert.That(d.Raid.Attach("vol0", 1, 9).Error, Does.Contain("VF 9 does not exist"));
+        Assert.That(d.Raid.Attach("vol0", 4, 0).Error, Does.Contain("PF 4 does not exist"));
     }
 
     [TestCase("switch.hosts[0].host", "nohost", "$.multiRoot.switch.hosts[0].host", "no host named 'nohost'")]
@@ -83,6 +113,16 @@ public class MultiRootModelTests
         var r = ParseWith(n => Set(n["multiRoot"]!, where, JsonNode.Parse(value.StartsWith('"') || char.IsDigit(value[0]) ? value : $"\"{value}\"")));
         Assert.That(r.Model, Is.Null);
         Assert.That(r.Errors.Any(e => e.Path == path && e.Message.Contains(message)), string.Join("\n", r.Errors));
+    }
+
+    [Test]
+    public void A_host_without_bus_numbers_for_the_virtual_switch_is_an_error()
+    {
+        // host0: root bus + root port link (1) + internal bus (1) + 4 virtual ports × (1 + 4 reserved) = 23 buses.
+        var ok = ParseWith(n => n["hosts"]![0]!["ecam"]!["busEnd"] = 22);
+        Assert.That(ok.Errors, Is.Empty, string.Join("\n", ok.Errors));
+        var r = ParseWith(n => n["hosts"]![0]!["ecam"]!["busEnd"] = 21);
+        Assert.That(r.Errors.Any(e => e.Path == "$.multiRoot.switch.hosts[0].host" && e.Message.Contains("needs 23 bus numbers")), string.Join("\n", r.Errors));
     }
 
     [Test]
