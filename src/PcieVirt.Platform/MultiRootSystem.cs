@@ -45,7 +45,7 @@ public sealed class MultiRootSystem
     public void Boot()
     {
         var report = new FirmwareEnumerator(Management, null, _log).Enumerate();
-        foreach (var f in report.Failures) _log.LogWarning("VH0 enumeration: {Failure}", f.ToString());
+        foreach (var f in report.Failures) Building.Log.ManagementEnumerationFailure(_log, f.ToString());
         foreach (var d in Devices)
             foreach (var a in d.InitialAssignments)
                 if (Manager.Assign(d.Port, a.Pf, a.VhId, a.Port) is { IsSuccess: false } r)

@@ -106,7 +106,7 @@ public class MraTaggingAndIsolationTests
         var t = new MraTopology(factory).Boot();
         rec.Entries.Clear();
         Read(t.Host2, t.Pf1.Bdf, 0, out _);
-        var line = rec.Entries.Single(e => e.EventId == 6000).Message;
+        var line = rec.Entries.Single(e => e.EventId == 1400).Message;
         // Byte 0 = 80h: Fmt 100b (prefix), Type 0 0000b (local, L0 = MR-IOV); VH tag 1 in byte 1 (our reading).
         Assert.That(line, Does.Contain("MR-IOV prefix 80010000").And.Contain("switch VH 2").And.Contain("CfgRd"));
     }
