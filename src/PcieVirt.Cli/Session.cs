@@ -92,8 +92,9 @@ public sealed partial class Session : IDisposable
         {
             return words[0] switch
             {
-                "lspci" => Lspci.Run(rest, System.Accessors, _out, _err),
-                "setpci" => Setpci.Run(rest, System.Accessors, _out, _err),
+                "lspci" => WithHost(rest, "lspci", (r, a) => Lspci.Run(r, a, _out, _err)),
+                "setpci" => WithHost(rest, "setpci", (r, a) => Setpci.Run(r, a, _out, _err)),
+                "mrpcim" => MrPcim(rest),
                 "enumerate" => Enumerate(),
                 "sriov" => Sriov(rest),
                 "explain" => Explain(rest),
@@ -171,6 +172,9 @@ public sealed partial class Session : IDisposable
             Commands (one per line; '#' starts a comment):
               lspci [-t] [-v|-vv|-vvv] [-x|-xxx|-xxxx] [-s [[bus]:][dev][.fn]] [-n|-nn] [-D] [-k]
               setpci [-v] -s BDF REG[+OFF][.B|.W|.L][=VALUE[:MASK]]...
+              lspci|setpci … --host N|NAME|mgmt   one host's view (a multi-root model: mgmt = the manager's VH0)
+              mrpcim list|counters|move PF --to-host N|bind VCS VPPB PORT LD|unbind VCS VPPB
+                                 multi-root manager: VHs, PF moves (hot-plug in both hosts), CXL-style bind/unbind
               enumerate          run firmware enumeration again
               sriov [BDF [numvfs=N]]  show a PF's SR-IOV sysfs attributes, or enable N VFs (0 disables) as Linux does
               explain BDF [REGISTER|CAPABILITY]  every field of a register or capability: value, access, meaning, spec section

@@ -20,6 +20,8 @@ public sealed class PcieSystem
 
     public PlatformModel Model { get; }
     public IReadOnlyList<HostSystem> Hosts { get; }
+    /// <summary>The model's multi-root part (MRA switch, manager, MRA devices), or null.</summary>
+    public MultiRootSystem? MultiRoot { get; private init; }
 
     /// <summary>Each host's view as host software sees it (for lspci, setpci, drivers).</summary>
     public IReadOnlyList<IConfigAccessor> Accessors => Hosts;
@@ -48,7 +50,16 @@ public sealed class PcieSystem
                 throw new PlatformBuildException($"{model.SourceName}: {h.Path}: {e.Message}", e);
             }
         }
-        return new PcieSystem(model, hosts);
+        MultiRootSystem? multiRoot = null;
+        if (model.MultiRoot is { } mr)
+        {
+            try { multiRoot = new MultiRootBuilder(loggerFactory).Build(mr, hosts); }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                throw new PlatformBuildException($"{model.SourceName}: {mr.Path}: {e.Message}", e);
+            }
+        }
+        return new PcieSystem(model, hosts) { MultiRoot = multiRoot };
     }
 
     /// <summary>Builds and boots (enumerates every host) in one step.</summary>
@@ -63,6 +74,8 @@ public sealed class PcieSystem
     public IReadOnlyList<EnumerationReport> Boot()
     {
         var reports = new List<EnumerationReport>(Hosts.Count);
+        // The manager sets up the VHs before the hosts enumerate them.
+        MultiRoot?.Boot();
         foreach (var h in Hosts) reports.Add(h.Enumerate());
         return reports;
     }

@@ -86,8 +86,10 @@ public sealed partial class NvmeController
         d[73] = (byte)_o.IeeeOui; // IEEE OUI, least significant byte first
         d[74] = (byte)(_o.IeeeOui >> 8);
         d[75] = (byte)(_o.IeeeOui >> 16);
-        // CMIC: bit 1 the subsystem may hold several controllers; bit 2 this controller belongs to an SR-IOV VF.
-        d[76] = (byte)((IsPrimary || IsSecondary ? 0b010 : 0) | (IsSecondary && _o.VirtualFunctionNumber != 0 ? 0b100 : 0));
+        // CMIC: bit 0 the subsystem may have several PCIe ports; bit 1 it may hold several controllers;
+        // bit 2 this controller belongs to an SR-IOV VF.
+        d[76] = (byte)((_o.MultiplePorts ? 0b001 : 0) | (IsPrimary || IsSecondary || _o.MultiplePorts ? 0b010 : 0)
+            | (IsSecondary && _o.VirtualFunctionNumber != 0 ? 0b100 : 0));
         d[77] = (byte)_o.MaxDataTransferExponent; // MDTS in units of CAP.MPSMIN
         BinaryPrimitives.WriteUInt16LittleEndian(d[78..], ControllerId); // CNTLID
         BinaryPrimitives.WriteUInt32LittleEndian(d[80..], _o.Version); // VER

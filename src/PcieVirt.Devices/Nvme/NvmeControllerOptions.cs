@@ -78,6 +78,11 @@ public sealed record NvmeControllerOptions
     public NvmeVirtualizationOptions? Virtualization { get; init; }
     /// <summary>Set on a secondary controller (a VF): it has no private queues and is usable only while its primary brings it online.</summary>
     public bool IsSecondary { get; init; }
+    /// <summary>
+    /// CMIC bit 0: the NVM subsystem may contain two or more physical PCIe ports (a multi-PF, e.g.
+    /// multi-root aware, controller whose PFs reach different hosts).
+    /// </summary>
+    public bool MultiplePorts { get; init; }
     /// <summary>SR-IOV VF number (1-based) of a secondary controller, for CMIC and logs.</summary>
     public int VirtualFunctionNumber { get; init; }
 

@@ -28,6 +28,12 @@ public sealed record RaidControllerConfig
     public IReadOnlyList<InitialVolume> Volumes { get; init; } = [];
     /// <summary>Per-VF quality of service from power-on (null: QoS off until switched on, e.g. by the shell).</summary>
     public RaidControllerQosConfig? Qos { get; init; }
+    /// <summary>
+    /// PFs of the device (1 for an ordinary controller; more for a multi-root aware controller whose PFs
+    /// go to different hosts). Every PF has its own primary controller and VFs; all share the engine and
+    /// the NVM subsystem, so one namespace may be attached to controllers of several PFs.
+    /// </summary>
+    public int PhysicalFunctions { get; init; } = 1;
 }
 
 /// <summary>The controller's QoS arbiter settings: its media channels and the limits each VF starts with.</summary>
@@ -57,6 +63,7 @@ public sealed class RaidControllerDevice : IDisposable
     readonly ILoggerFactory _loggerFactory;
     readonly ILogger _log;
     RaidControllerFunction? _function;
+    readonly List<RaidControllerFunction> _pfs = [];
     readonly List<NvmeVirtualFunction> _vfs = [];
     bool _watchingVfs;
     Func<ulong> _clock = static () => 0;
@@ -87,6 +94,17 @@ public sealed class RaidControllerDevice : IDisposable
     public RaidControllerFunction Function => _function ?? throw new InvalidOperationException("the RAID controller has no function yet");
     /// <summary>The PF's primary controller.</summary>
     public NvmeController Primary => Function.Controller;
+    /// <summary>Every PF created so far, by PF index (PF 0 is <see cref="Function"/>).</summary>
+    public IReadOnlyList<RaidControllerFunction> PhysicalFunctions => _pfs;
+
+    /// <summary>
+    /// CNTLID of PF <paramref name="pf"/>'s primary controller: PF k owns CNTLIDs 1 + 128k (primary) to
+    /// 128 + 128k (its VFs' secondaries), so controller IDs stay unique across the shared subsystem.
+    /// </summary>
+    public static ushort PrimaryControllerIdOf(int pf) => (ushort)(PrimaryControllerId + 128 * pf);
+
+    /// <summary>CNTLID of VF <paramref name="vfNumber"/> of PF <paramref name="pf"/> (0 = the PF's primary).</summary>
+    public static ushort ControllerIdOf(int pf, int vfNumber) => (ushort)(PrimaryControllerIdOf(pf) + vfNumber);
 
     /// <summary>
     /// Creates the PF (attach capabilities, then call <see cref="NvmeEndpointFunction.AttachController"/>, then seal).
@@ -96,15 +114,19 @@ public sealed class RaidControllerDevice : IDisposable
     /// </summary>
     public RaidControllerFunction CreateFunction(string name, FunctionIdentity identity, int bar, MsixOptions? msix, int totalVfs, int vfMsixTableSize, ILogger? logger = null)
     {
-        if (_function != null) throw new InvalidOperationException("the RAID controller already has its PF");
+        if (_pfs.Count >= Math.Max(1, Config.PhysicalFunctions))
+            throw new InvalidOperationException(Config.PhysicalFunctions <= 1 ? "the RAID controller already has its PF" : $"the RAID controller already has its {Config.PhysicalFunctions} PFs");
+        int pf = _pfs.Count;
+        ushort primaryId = PrimaryControllerIdOf(pf);
         int secondaries = Math.Min(totalVfs, 127);
         int perVf = Math.Max(2, Math.Min(vfMsixTableSize, 16));
         var defs = new NvmeSecondaryControllerDefinition[secondaries];
-        for (int i = 0; i < secondaries; i++) defs[i] = new((ushort)(PrimaryControllerId + 1 + i), (ushort)(i + 1));
+        for (int i = 0; i < secondaries; i++) defs[i] = new((ushort)(primaryId + 1 + i), (ushort)(i + 1));
         int pairs = msix is { } m ? Math.Clamp(m.TableSize - 1, 1, Config.PfIoQueuePairs) : Config.PfIoQueuePairs;
         var options = new NvmeControllerOptions
         {
-            ControllerId = PrimaryControllerId,
+            ControllerId = primaryId,
+            MultiplePorts = Config.PhysicalFunctions > 1,
             Bar = bar,
             MaxIoQueuePairs = pairs,
             MsixTableSize = msix?.TableSize,
@@ -125,20 +147,24 @@ public sealed class RaidControllerDevice : IDisposable
             },
         };
         identity = identity with { ClassCode = Config.NvmeClassCode ? NvmeEndpointFunction.NvmeClassCode : NvmeEndpointFunction.RaidClassCode };
-        _function = new RaidControllerFunction(this, name, identity, options, logger);
-        _function.Controller.Clock = _clock;
-        return _function;
+        var function = new RaidControllerFunction(this, name, identity, options, logger);
+        function.Controller.Clock = _clock;
+        _pfs.Add(function);
+        _function ??= function;
+        return function;
     }
 
     /// <summary>The VF factory for the PF's SR-IOV capability: VF n hosts secondary controller 1 + n (a plain VF beyond 127).</summary>
     public VirtualFunction CreateVirtualFunction(SriovCapability sriov, int vfIndex)
     {
         if (vfIndex >= 127) return new VirtualFunction(sriov, vfIndex);
+        int pf = Math.Max(0, _pfs.FindIndex(f => f == sriov.Function));
         var vfMsix = sriov.Options.VfMsix;
         int table = vfMsix?.TableSize ?? 2;
         var vf = new NvmeVirtualFunction(sriov, vfIndex, new NvmeControllerOptions
         {
-            ControllerId = VfControllerId(vfIndex + 1),
+            ControllerId = ControllerIdOf(pf, vfIndex + 1),
+            MultiplePorts = Config.PhysicalFunctions > 1,
             IsSecondary = true,
             VirtualFunctionNumber = vfIndex + 1,
             Bar = vfMsix?.TableBar ?? 0,
@@ -157,7 +183,8 @@ public sealed class RaidControllerDevice : IDisposable
             sriov.VfsDisabled += OnVfsDisabled;
             _watchingVfs = true;
         }
-        if (QosEnabled) Arbiter!.Add(vf.Controller, DefaultLimits(vfIndex + 1));
+        // QoS limits are keyed by PF 0's VF numbers; other PFs' VFs run unarbitrated (their host's business).
+        if (QosEnabled && pf == 0) Arbiter!.Add(vf.Controller, DefaultLimits(vfIndex + 1));
         return vf;
     }
 
@@ -181,7 +208,7 @@ public sealed class RaidControllerDevice : IDisposable
         {
             ArgumentNullException.ThrowIfNull(value);
             _clock = value;
-            if (_function != null) Primary.Clock = value;
+            foreach (var pf in _pfs) pf.Controller.Clock = value;
             foreach (var vf in _vfs) vf.Controller.Clock = value;
         }
     }
@@ -201,7 +228,11 @@ public sealed class RaidControllerDevice : IDisposable
 
     /// <summary>The live controllers of the VFs, by VF number.</summary>
     public IEnumerable<(int VfNumber, NvmeController Controller)> VfControllers =>
-        _vfs.Select(v => (v.VfIndex + 1, v.Controller));
+        _vfs.Where(v => v.Sriov.Function == _function).Select(v => (v.VfIndex + 1, v.Controller));
+
+    /// <summary>The live controllers of PF <paramref name="pf"/>'s VFs, by VF number.</summary>
+    public IEnumerable<(int VfNumber, NvmeController Controller)> VfControllersOf(int pf) =>
+        (uint)pf < (uint)_pfs.Count ? _vfs.Where(v => v.Sriov.Function == _pfs[pf]).Select(v => (v.VfIndex + 1, v.Controller)) : [];
 
     /// <summary>
     /// Puts the PF's and the VFs' controllers under the QoS arbiter (created on first use with
@@ -212,12 +243,13 @@ public sealed class RaidControllerDevice : IDisposable
         if (QosEnabled) return EngineResult.Ok;
         if (_function is null) return EngineResult.Fail("the RAID controller has no function yet");
         var all = new List<NvmeController> { Primary };
-        all.AddRange(_vfs.Select(v => v.Controller));
+        all.AddRange(VfControllers.Select(v => v.Controller));
         if (all.FirstOrDefault(c => c.CommandsInFlight != 0 || c.Media != null) is { } busy)
             return EngineResult.Fail($"controller {busy.ControllerId} is in timed mode or has commands in execution; let it finish first");
         Arbiter ??= new QosArbiter(new NvmeMediaModel(QosChannels), () => _clock(), _loggerFactory.CreateLogger("PcieVirt.Devices.Qos"));
         Arbiter.Add(Primary);
-        foreach (var vf in _vfs) Arbiter.Add(vf.Controller, DefaultLimits(vf.VfIndex + 1));
+        foreach (var vf in _vfs)
+            if (vf.Sriov.Function == _function) Arbiter.Add(vf.Controller, DefaultLimits(vf.VfIndex + 1));
         QosEnabled = true;
         return EngineResult.Ok;
     }
@@ -307,23 +339,30 @@ public sealed class RaidControllerDevice : IDisposable
     }
 
     /// <summary>Attaches a volume's namespace to the PF (<paramref name="vfNumber"/> 0) or to VF n's controller.</summary>
-    public EngineResult Attach(string volume, int vfNumber) => ChangeAttachment(volume, vfNumber, attach: true);
+    public EngineResult Attach(string volume, int vfNumber) => ChangeAttachment(volume, 0, vfNumber, attach: true);
+
+    /// <summary>Attaches a volume's namespace to PF <paramref name="pf"/>'s primary (0) or its VF n (namespaces are shareable across PFs).</summary>
+    public EngineResult Attach(string volume, int pf, int vfNumber) => ChangeAttachment(volume, pf, vfNumber, attach: true);
+
+    /// <summary>Detaches a volume's namespace from PF <paramref name="pf"/>'s primary (0) or its VF n.</summary>
+    public EngineResult Detach(string volume, int pf, int vfNumber) => ChangeAttachment(volume, pf, vfNumber, attach: false);
 
     /// <summary>Detaches a volume's namespace from the PF (0) or VF n.</summary>
-    public EngineResult Detach(string volume, int vfNumber) => ChangeAttachment(volume, vfNumber, attach: false);
+    public EngineResult Detach(string volume, int vfNumber) => ChangeAttachment(volume, 0, vfNumber, attach: false);
 
-    EngineResult ChangeAttachment(string volume, int vfNumber, bool attach)
+    EngineResult ChangeAttachment(string volume, int pf, int vfNumber, bool attach)
     {
+        if (pf != 0 && (uint)pf >= (uint)_pfs.Count) return EngineResult.Fail($"PF {pf} does not exist (0..{Math.Max(1, _pfs.Count) - 1})");
         var v = Engine.FindVolume(volume);
         if (v is null) return EngineResult.Fail($"no volume '{volume}'");
         if (!_nsidByVolume.TryGetValue(v.Id, out uint nsid)) return EngineResult.Fail($"volume '{volume}' backs a pool and is not a namespace");
-        int secondaries = _function?.Controller.SecondaryControllers.Count ?? 0;
+        int secondaries = (pf < _pfs.Count ? _pfs[pf] : null)?.Controller.SecondaryControllers.Count ?? 0;
         if (vfNumber < 0 || vfNumber > secondaries)
             return EngineResult.Fail(secondaries == 0 ? "this controller has no VF controllers" : $"VF {vfNumber} does not exist (1..{secondaries})");
-        ushort id = vfNumber == 0 ? PrimaryControllerId : VfControllerId(vfNumber);
+        ushort id = ControllerIdOf(pf, vfNumber);
         var status = attach ? Subsystem.Attach(nsid, id) : Subsystem.Detach(nsid, id);
         if (status.IsSuccess) return EngineResult.Ok;
-        string target = vfNumber == 0 ? "the PF" : $"VF {vfNumber}";
+        string target = (vfNumber == 0 ? "the PF" : $"VF {vfNumber}") + (pf == 0 ? "" : $" of PF {pf}");
         return EngineResult.Fail(status == NvmeStatus.NamespaceAlreadyAttached ? $"volume '{volume}' is already attached to {target}"
             : status == NvmeStatus.NamespaceNotAttached ? $"volume '{volume}' is not attached to {target}"
             : $"{(attach ? "attach" : "detach")} '{volume}' to {target}: {status}");
@@ -334,7 +373,17 @@ public sealed class RaidControllerDevice : IDisposable
     {
         if (!_nsidByVolume.TryGetValue(volume.Id, out uint nsid) || Subsystem.FindNamespace(nsid) is not { } ns) return [];
         var list = new List<int>();
-        foreach (ushort id in ns.AttachedControllers) list.Add(id - PrimaryControllerId);
+        foreach (ushort id in ns.AttachedControllers)
+            if (id < PrimaryControllerIdOf(1)) list.Add(id - PrimaryControllerId);
+        return list;
+    }
+
+    /// <summary>Controllers of every PF a volume's namespace is attached to, as (PF, 0 = primary or VF n).</summary>
+    public IReadOnlyList<(int Pf, int Vf)> ControllerAttachmentsOf(IVolume volume)
+    {
+        if (!_nsidByVolume.TryGetValue(volume.Id, out uint nsid) || Subsystem.FindNamespace(nsid) is not { } ns) return [];
+        var list = new List<(int, int)>();
+        foreach (ushort id in ns.AttachedControllers) list.Add(((id - PrimaryControllerId) / 128, (id - PrimaryControllerId) % 128));
         return list;
     }
 

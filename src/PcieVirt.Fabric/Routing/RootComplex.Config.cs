@@ -182,6 +182,7 @@ public sealed partial class RootComplex
                 status = CompletionStatus.CompleterAbort;
             }
         }
+        r.Bus?.Tap?.Config(write, Bdf.FromBusDevFn(bus, devFn), status);
         if (_tlpLog.IsEnabled(LogLevel.Trace)) TraceConfig(bus, devFn, reg, width, write, value, status);
         return status;
     }

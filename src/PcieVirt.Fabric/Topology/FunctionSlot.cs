@@ -93,19 +93,31 @@ internal sealed class FunctionSlot : IUpstreamPort
     public void UpdateBdf() =>
         Function.Bdf = Bdf.FromBusDevFn((Bus.Number + Placement.BusOffset) & 0xFF, Placement.DevFn);
 
-    public bool MemoryWrite(Bdf requester, ulong address, ReadOnlySpan<byte> data) =>
-        Bus.RootComplex.UpstreamMemoryWrite(this, requester, address, data);
+    public bool MemoryWrite(Bdf requester, ulong address, ReadOnlySpan<byte> data)
+    {
+        Bus.Tap?.Upstream(write: true, requester, address, data.Length);
+        return Bus.RootComplex.UpstreamMemoryWrite(this, requester, address, data);
+    }
 
-    public bool MemoryRead(Bdf requester, ulong address, Span<byte> data) =>
-        Bus.RootComplex.UpstreamMemoryRead(this, requester, address, data);
+    public bool MemoryRead(Bdf requester, ulong address, Span<byte> data)
+    {
+        Bus.Tap?.Upstream(write: false, requester, address, data.Length);
+        return Bus.RootComplex.UpstreamMemoryRead(this, requester, address, data);
+    }
 
     public ulong StallNs => Bus.RootComplex.DmaStallNs;
 
-    public DmaMapStatus MapForWrite(Bdf requester, ulong address, int length, out Span<byte> memory) =>
-        Bus.RootComplex.UpstreamMapForWrite(this, requester, address, length, out memory);
+    public DmaMapStatus MapForWrite(Bdf requester, ulong address, int length, out Span<byte> memory)
+    {
+        Bus.Tap?.Upstream(write: true, requester, address, length);
+        return Bus.RootComplex.UpstreamMapForWrite(this, requester, address, length, out memory);
+    }
 
-    public DmaMapStatus MapForRead(Bdf requester, ulong address, int length, out ReadOnlySpan<byte> memory) =>
-        Bus.RootComplex.UpstreamMapForRead(this, requester, address, length, out memory);
+    public DmaMapStatus MapForRead(Bdf requester, ulong address, int length, out ReadOnlySpan<byte> memory)
+    {
+        Bus.Tap?.Upstream(write: false, requester, address, length);
+        return Bus.RootComplex.UpstreamMapForRead(this, requester, address, length, out memory);
+    }
 
     public override string ToString() => Function.ToString();
 }

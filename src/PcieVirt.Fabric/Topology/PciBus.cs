@@ -51,6 +51,12 @@ public sealed class PciBus
 
     internal FunctionSlot? Owner { get; }
 
+    /// <summary>
+    /// Observer of the TLPs that cross this bus's link (a multi-root link's VH tagging, see
+    /// MultiRoot/). Null on ordinary links: one null check per request.
+    /// </summary>
+    internal ILinkTap? Tap { get; set; }
+
     /// <summary>Current bus number: the root bus number, or the bridge's Secondary Bus Number.</summary>
     public byte Number => Owner is null ? RootComplex.StartBus : Owner.Bridge!.SecondaryBus;
 

@@ -16,11 +16,13 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
     readonly ILogger _log = loggerFactory.CreateLogger("PcieVirt.Platform");
 
     /// <summary>An endpoint function (PF) from the model. <paramref name="link"/> is the link it trains on.</summary>
+    /// <param name="sharedRaid">For a PF of a multi-PF (MRA) raid-controller: the device the PFs share (settings are its own).</param>
     public EndpointFunction Endpoint(FunctionModel m, PciePortType portType, LinkModel? link, byte nextAriFunction,
-        SriovDevice? sriovDevice = null)
+        SriovDevice? sriovDevice = null, RaidControllerDevice? sharedRaid = null)
     {
         var deviceLogger = loggerFactory.CreateLogger($"PcieVirt.Device.{m.Name}");
-        RaidControllerFunction? raid = m.DeviceKind == RaidControllerSettings.DeviceKind ? RaidController(m, deviceLogger) : null;
+        RaidControllerFunction? raid = m.DeviceKind != RaidControllerSettings.DeviceKind ? null
+            : sharedRaid != null ? SharedRaidPf(m, sharedRaid, deviceLogger) : RaidController(m, deviceLogger);
         var f = raid ?? new EndpointFunction(m.Name, m.Identity, deviceLogger);
         foreach (var bar in m.Bars) f.DefineBar(bar);
         if (m.ExpansionRomSize != 0) f.DefineExpansionRom(m.ExpansionRomSize);
@@ -110,6 +112,16 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
                 if (device.Attach(spec.Name, target) is { IsSuccess: false } r) throw new ArgumentException($"{at}.attach: {r.Error}");
         }
         return function;
+    }
+
+    /// <summary>One more PF of a raid-controller shared by several PFs (an MRA device): its own primary controller and VFs.</summary>
+    static RaidControllerFunction SharedRaidPf(FunctionModel m, RaidControllerDevice device, ILogger logger)
+    {
+        if (m.Bar(0) is not { } bar0 || bar0.Kind is not (BarKind.Memory64 or BarKind.Memory32))
+            throw new ArgumentException($"{m.Path}.bars: a raid-controller needs a memory BAR0 for its NVMe registers");
+        var iov = m.Capabilities.Sriov;
+        var msix = m.Capabilities.Msix is { } x ? new MsixOptions(x.TableSize, x.TableBar, x.TableOffset, x.PbaBar, x.PbaOffset) : null;
+        return device.CreateFunction(m.Name, m.Identity, 0, msix, iov?.TotalVfs ?? 0, iov?.VfMsix?.TableSize ?? 2, logger);
     }
 
     /// <summary>A root port or switch downstream port: a Type 1 function with the port's slot and link.</summary>

@@ -14,4 +14,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "{Host}: enumeration: {Failure}")]
     public static partial void EnumerationFailure(ILogger logger, string host, string failure);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "VH0 (management) enumeration: {Failure}")]
+    public static partial void ManagementEnumerationFailure(ILogger logger, string failure);
 }

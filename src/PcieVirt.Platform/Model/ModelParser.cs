@@ -71,7 +71,7 @@ internal sealed partial class ModelParser(ParseContext ctx)
 
     public PlatformModel? ParsePlatform(JsonElement root)
     {
-        var r = new ObjectReader(ctx, root, JsonPaths.Root, "name", "description", "hosts", "timing");
+        var r = new ObjectReader(ctx, root, JsonPaths.Root, "name", "description", "hosts", "timing", "multiRoot");
         if (!r.IsObject) return null;
         var name = r.String("name", required: true);
         if (name != null) CheckName(name, r.PathOf("name"));
@@ -96,7 +96,8 @@ internal sealed partial class ModelParser(ParseContext ctx)
             if (ctx.ErrorCount == errorsBefore) HostChecks.Check(ctx, host);
         }
         var timing = ParseTiming(r.Get("timing"), r.PathOf("timing"));
-        return new PlatformModel { Name = name ?? "", Description = description, Hosts = hosts.AsReadOnly(), Timing = timing };
+        var multiRoot = ParseMultiRoot(r.Get("multiRoot"), r.PathOf("multiRoot"), hosts);
+        return new PlatformModel { Name = name ?? "", Description = description, Hosts = hosts.AsReadOnly(), Timing = timing, MultiRoot = multiRoot };
     }
 
     HostModel? ParseHost(JsonElement e, string path)

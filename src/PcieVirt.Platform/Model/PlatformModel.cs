@@ -22,6 +22,8 @@ public sealed record PlatformModel
     /// absent. Names and ranges are checked by the timing model (PcieVirt.Hypervisor).
     /// </summary>
     public IReadOnlyList<TimingSetting> Timing { get; init; } = [];
+    /// <summary>The multi-root section (an MRA switch shared by the hosts), or null.</summary>
+    public MultiRootModel? MultiRoot { get; init; }
 
     /// <summary>Manifest name of the built-in default platform in this assembly.</summary>
     public const string DefaultResourceName = "PcieVirt.devicemodels.default.json";
