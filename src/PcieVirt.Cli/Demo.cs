@@ -99,6 +99,11 @@ public static class Demo
             status |= BenchCommand.Run(session.System.Model, args!, o, o);
             o.WriteLine();
             o.WriteLine("   Every step of every I/O: `bench paths --trace-out t.json`, then open t.json in ui.perfetto.dev.");
+            o.WriteLine();
+            o.WriteLine("== 9. Multi-root: devicemodels/mriov-2host.json puts a RAID controller with two PFs behind a multi-root aware");
+            o.WriteLine("   switch shared by two hosts; each host enumerates its own virtual hierarchy (`lspci --model devicemodels/mriov-2host.json");
+            o.WriteLine("   --host 0 -t`), the manager sees the switch and the Base Function (`--host mgmt`), and `mrpcim move` hands a PF");
+            o.WriteLine("   from one host to the other as a hot-remove and a hot-add.");
         }
         return status;
     }
