@@ -163,6 +163,13 @@ public sealed partial class RootComplex
 
     internal DmaMapStatus UpstreamMapForWrite(FunctionSlot from, Bdf requester, ulong address, int length, out Span<byte> memory)
     {
+        // Fast path (see Upstream): plain RAM, way up clear, no IOMMU; a failed map touches nothing.
+        if (FastPathClear(from, address, length) && !InterruptController.IsMsiAddress(address) && !Mmio32.Contains(address)
+            && !Mmio64.Contains(address) && HostMemory.TryMapForWrite(address, length, out memory))
+        {
+            TraceUpstream(requester, address, length, write: true, "host memory");
+            return DmaMapStatus.Mapped;
+        }
         memory = default;
         var status = UpstreamMap(from, requester, address, length, write: true, out ulong host);
         if (status == DmaMapStatus.Mapped && !HostMemory.TryMapForWrite(host, length, out memory)) status = DmaMapStatus.Unavailable;
@@ -171,6 +178,12 @@ public sealed partial class RootComplex
 
     internal DmaMapStatus UpstreamMapForRead(FunctionSlot from, Bdf requester, ulong address, int length, out ReadOnlySpan<byte> memory)
     {
+        if (FastPathClear(from, address, length) && !InterruptController.IsMsiAddress(address) && !Mmio32.Contains(address)
+            && !Mmio64.Contains(address) && HostMemory.TryMapForRead(address, length, out memory))
+        {
+            TraceUpstream(requester, address, length, write: false, "host memory");
+            return DmaMapStatus.Mapped;
+        }
         memory = default;
         var status = UpstreamMap(from, requester, address, length, write: false, out ulong host);
         if (status == DmaMapStatus.Mapped && !HostMemory.TryMapForRead(host, length, out memory)) status = DmaMapStatus.Unavailable;
@@ -226,9 +239,44 @@ public sealed partial class RootComplex
     bool Upstream(FunctionSlot from, Bdf requester, ulong address, Span<byte> readData, ReadOnlySpan<byte> writeData, bool write)
     {
         int length = write ? writeData.Length : readData.Length;
+        // The common cases in one step: the way up is clear, no IOMMU, and the request is a DMA to plain RAM or
+        // a well-formed MSI. The checks are those of UpstreamRoute in the same order and none has an effect
+        // before the final access; a RAM access that fails touches nothing, so the full route below then runs
+        // from scratch (an MSI that passes these checks cannot be refused by the interrupt controller).
+        if (FastPathClear(from, address, length))
+        {
+            if (InterruptController.IsMsiAddress(address))
+            {
+                if (write && length == 4 && (address & 3) == 0 && InterruptController.Deliver(requester, address, writeData))
+                {
+                    TraceUpstream(requester, address, length, write, "interrupt controller");
+                    return true;
+                }
+            }
+            else if (!Mmio32.Contains(address) && !Mmio64.Contains(address)
+                && (write ? HostMemory.Write(address, writeData) : HostMemory.Read(address, readData)))
+            {
+                TraceUpstream(requester, address, length, write, "host memory");
+                return true;
+            }
+        }
         var status = UpstreamRoute(from, requester, address, readData, writeData, write, length, out string destination, mapOnly: false, out _);
         Finish(from, requester, address, length, write, status, destination, readData);
         return status == CompletionStatus.SuccessfulCompletion;
+    }
+
+    /// <summary>
+    /// True when a request of <paramref name="length"/> bytes from <paramref name="from"/> reaches the root
+    /// complex with every check passed and no IOMMU to consult: what the fast paths start from.
+    /// </summary>
+    bool FastPathClear(FunctionSlot from, ulong address, int length) =>
+        Iommu == null && from.IsUpstreamPathClear(_generation, address) && IsWellFormed(address, length);
+
+    void TraceUpstream(Bdf requester, ulong address, int length, bool write, string destination)
+    {
+        if (_tlpLog.IsEnabled(LogLevel.Trace))
+            Log.UpstreamTlp(_tlpLog, write ? "MWr" : "MRd", requester, address, length, destination,
+                ConfigTlp.StatusName(CompletionStatus.SuccessfulCompletion));
     }
 
     void Finish(FunctionSlot from, Bdf requester, ulong address, int length, bool write, CompletionStatus status, string destination, Span<byte> readData)

@@ -1,8 +1,10 @@
+using Microsoft.Extensions.Logging;
 using PcieVirt.Fabric;
 using PcieVirt.Pci;
 using PcieVirt.Pci.Capabilities;
 using PcieVirt.Pci.Config;
 using PcieVirt.Pci.Functions;
+using PcieVirt.Tests.Support;
 using static PcieVirt.Tests.Fabric.FabricTestKit;
 
 namespace PcieVirt.Tests.Fabric;
@@ -19,9 +21,9 @@ public class RoutingCacheTests
     const ulong CBar = 0xC020_0000;
 
     /// <summary>The switch topology plus C (under root port 1, no switch on its way) with BAR0 at <see cref="CBar"/>.</summary>
-    static (SwitchTopology T, RamRegion C) Build()
+    static (SwitchTopology T, RamRegion C) Build(ILoggerFactory? logging = null)
     {
-        var t = new SwitchTopology().ProgramBuses().ProgramMemory();
+        var t = new SwitchTopology(logging).ProgramBuses().ProgramMemory();
         var c = new RamRegion(0x1000);
         t.C.MapRegion(0, 0, 0x1000, c);
         t.Rp1.Function.SetMemoryWindow(0xC020_0000, 0xC02F_FFFF);
@@ -150,5 +152,80 @@ public class RoutingCacheTests
         Assert.That(up.MapForWrite(t.C.Bdf, 0x3000, 16, out _), Is.EqualTo(DmaMapStatus.Mapped));
         t.Rp1.Function.Config.Write(PciRegs.Command, 2, (uint)PciCommand.MemorySpace);
         Assert.That(up.MapForWrite(t.C.Bdf, 0x3000, 16, out _), Is.EqualTo(DmaMapStatus.Failed));
+    }
+
+    [Test]
+    public void DmaAndMsiOnTheShortPath_AreTracedLikeAnyOther()
+    {
+        var log = new RecordingLogger();
+        var (t, _) = Build(RecordingLogger.Factory(log, LogLevel.Trace));
+        var up = t.C.Upstream!;
+        log.Entries.Clear();
+        Assert.That(up.MemoryWrite(t.C.Bdf, 0x2000, new byte[] { 1, 2 }), Is.True);
+        Assert.That(up.MemoryRead(t.C.Bdf, 0x2000, new byte[2]), Is.True);
+        Assert.That(up.MapForWrite(t.C.Bdf, 0x3000, 8, out _), Is.EqualTo(DmaMapStatus.Mapped));
+        Assert.That(up.MemoryWrite(t.C.Bdf, 0xFEE0_0000, BitConverter.GetBytes(0x51u)), Is.True);
+        var tlps = log.Entries.Where(e => e.Level == LogLevel.Trace && e.Category.Contains("Tlp", StringComparison.OrdinalIgnoreCase))
+            .Select(e => e.Message).ToList();
+        Assert.That(tlps, Has.Count.EqualTo(4), string.Join("\n", log.Entries.Select(e => $"{e.Category}: {e.Message}")));
+        Assert.That(tlps[0], Does.Contain("MWr").And.Contain("host memory"));
+        Assert.That(tlps[1], Does.Contain("MRd").And.Contain("host memory"));
+        Assert.That(tlps[2], Does.Contain("MWr").And.Contain("host memory"));
+        Assert.That(tlps[3], Does.Contain("MWr").And.Contain("interrupt controller"));
+    }
+
+    [Test]
+    public void MalformedMsi_IsRefusedAndCountedOnce()
+    {
+        var (t, _) = Build();
+        var up = t.C.Upstream!;
+        var ic = t.Rc.InterruptController;
+        Assert.That(up.MemoryWrite(t.C.Bdf, 0xFEE0_0000, BitConverter.GetBytes(0x51u)), Is.True);
+        Assert.That(up.MemoryWrite(t.C.Bdf, 0xFEE0_0000, new byte[2]), Is.False, "not a dword");
+        Assert.That(up.MemoryWrite(t.C.Bdf, 0xFEE0_0002, new byte[] { 1, 0 }), Is.False, "not dword aligned");
+        Assert.That(ic.TotalMessages, Is.EqualTo(1));
+        Assert.That(ic.MalformedMessages, Is.EqualTo(2));
+        Assert.That(ic.LastMessage!.Value.RequesterId, Is.EqualTo(t.C.Bdf));
+    }
+
+    [Test]
+    public void AnIommuSetAfterTheWayUpWasCached_TranslatesEveryRequest()
+    {
+        var (t, _) = Build();
+        var up = t.C.Upstream!;
+        Assert.That(up.MemoryWrite(t.C.Bdf, 0x2000, new byte[] { 0x11 }), Is.True);
+        Assert.That(up.MapForWrite(t.C.Bdf, 0x2000, 4, out _), Is.EqualTo(DmaMapStatus.Mapped));
+        t.Rc.Iommu = new OffsetRemapper(0x10_0000);
+        Assert.That(up.MemoryWrite(t.C.Bdf, 0x2000, new byte[] { 0x22 }), Is.True);
+        var ram = new byte[1];
+        t.Rc.HostMemory.Read(0x10_2000, ram);
+        Assert.That(ram[0], Is.EqualTo(0x22), "the write went to the translated address");
+        t.Rc.HostMemory.Read(0x2000, ram);
+        Assert.That(ram[0], Is.EqualTo(0x11), "and not to the untranslated one");
+        Assert.That(up.MapForWrite(t.C.Bdf, 0x2000, 4, out var mapped), Is.EqualTo(DmaMapStatus.Mapped));
+        mapped[0] = 0x33;
+        t.Rc.HostMemory.Read(0x10_2000, ram);
+        Assert.That(ram[0], Is.EqualTo(0x33), "the zero-copy map is of the translated page");
+        Assert.That(t.Rc.DmaStallNs, Is.EqualTo(2 * OffsetRemapper.StallNs));
+    }
+
+    /// <summary>An IOMMU that moves every DMA up by a fixed offset and costs a fixed stall per translation.</summary>
+    sealed class OffsetRemapper(ulong offset) : IDmaRemapper
+    {
+        public const ulong StallNs = 7;
+
+        public bool TryTranslate(Bdf requester, ulong address, int length, bool write, out ulong hostAddress, out ulong stallNs)
+        {
+            hostAddress = address + offset;
+            stallNs = StallNs;
+            return true;
+        }
+
+        public InterruptRemapOutcome RemapInterrupt(Bdf requester, ulong address, uint data, out ulong hostAddress, out uint hostData)
+        {
+            hostAddress = address;
+            hostData = data;
+            return InterruptRemapOutcome.PassThrough;
+        }
     }
 }
