@@ -25,7 +25,7 @@ public sealed partial class RootComplex
         public ulong Offset;
         public int Count;
         public readonly ConfigSpace?[] Configs = new ConfigSpace?[RouteCacheMaxConfigs];
-        public readonly uint[] Versions = new uint[RouteCacheMaxConfigs];
+        public readonly ulong[] Versions = new ulong[RouteCacheMaxConfigs];
 
         public bool IsCurrent(ulong address, int generation)
         {

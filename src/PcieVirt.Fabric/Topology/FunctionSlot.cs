@@ -46,7 +46,7 @@ internal sealed class FunctionSlot : IUpstreamPort
     int _pathGeneration; // routing generation the cache was built in; 0 = never
     bool _pathClear;
     ConfigSpace[]? _pathConfigs;
-    uint[]? _pathVersions;
+    ulong[]? _pathVersions;
     ulong[]? _pathWindows; // base, limit pairs: memory and prefetchable window of each bridge
 
     /// <summary>
@@ -79,7 +79,7 @@ internal sealed class FunctionSlot : IUpstreamPort
     void RebuildPath(int generation)
     {
         _pathConfigs ??= new ConfigSpace[_pathLength + 1];
-        _pathVersions ??= new uint[_pathLength + 1];
+        _pathVersions ??= new ulong[_pathLength + 1];
         _pathWindows ??= new ulong[4 * _pathLength];
         _pathConfigs[0] = Function.Config;
         _pathVersions[0] = Function.Config.Version;

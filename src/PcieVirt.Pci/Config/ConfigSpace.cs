@@ -32,8 +32,8 @@ public sealed class ConfigSpace
     /// <see cref="Define"/>, <see cref="Reset"/>), so a decision derived from these registers (a memory
     /// route, a bridge window) can be cached and checked for staleness with one comparison.
     /// </summary>
-    public uint Version => _version;
-    uint _version;
+    public ulong Version => _version;
+    ulong _version;
 
     /// <summary>Reads 1, 2 or 4 bytes at a naturally aligned offset, little-endian.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
