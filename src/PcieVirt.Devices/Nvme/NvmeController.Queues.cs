@@ -69,7 +69,7 @@ public sealed partial class NvmeController
         public int Unsignaled;
         public ulong FirstUnsignaledNs;
         public int InFlight; // entries reserved by commands executing in timed mode (posted when due)
-        public bool IsFull => (Tail - Head + Size) % Size + InFlight >= Size - 1;
+        public bool IsFull => Wrap(Tail - Head + Size, Size) + InFlight >= Size - 1;
 
         public void Open(ulong baseAddress, int size, int vector, bool interrupts)
         {
@@ -99,9 +99,9 @@ public sealed partial class NvmeController
 
     void WriteDoorbell(int offset, uint value)
     {
-        int stride = 4 << _o.DoorbellStride;
-        int rel = offset - Doorbells;
-        if (rel % stride != 0)
+        // The stride is a power of two (CAP.DSTRD), so mask and shift instead of dividing; rel >= 0 here.
+        int rel = offset - Doorbells, strideShift = 2 + _o.DoorbellStride;
+        if ((rel & ((1 << strideShift) - 1)) != 0)
         {
             Log.BadDoorbell(_log, _name, offset, "not on a doorbell (CAP.DSTRD stride); ignored");
             return;
@@ -111,7 +111,7 @@ public sealed partial class NvmeController
             Log.DoorbellNotReady(_log, _name, offset);
             return;
         }
-        int index = rel / stride, qid = index >> 1;
+        int index = rel >> strideShift, qid = index >> 1;
         bool completion = (index & 1) != 0;
         if (qid >= _sqs.Length || !(completion ? _cqs[qid].Exists : _sqs[qid].Exists))
         {
@@ -127,7 +127,7 @@ public sealed partial class NvmeController
             var cq = _cqs[qid];
             // The new head may release only entries the controller has posted (§4.1).
             int available = cq.Tail >= cq.Head ? cq.Tail - cq.Head : cq.Tail + cq.Size - cq.Head;
-            int released = v >= cq.Size ? -1 : (v - cq.Head + cq.Size) % cq.Size;
+            int released = v >= cq.Size ? -1 : Wrap(v - cq.Head + cq.Size, cq.Size);
             if (released < 0 || released > available)
             {
                 Log.BadDoorbell(_log, _name, offset, $"CQ {qid} head {v} is beyond the queue ({cq.Size} entries) or releases entries not posted (head {cq.Head}, tail {cq.Tail})");
@@ -143,7 +143,7 @@ public sealed partial class NvmeController
             // A tail beyond the queue, or one that leaves fewer entries outstanding than before
             // (the host wrapped past the head: overflow), is invalid (§4.1.2).
             int now = sq.Pending;
-            int next = v >= sq.Size ? -1 : (v - sq.Head + sq.Size) % sq.Size;
+            int next = v >= sq.Size ? -1 : Wrap(v - sq.Head + sq.Size, sq.Size);
             if (next < now)
             {
                 Log.BadDoorbell(_log, _name, offset, $"SQ {qid} tail {v} is beyond the queue ({sq.Size} entries) or overflows it (head {sq.Head}, tail {sq.Tail})");
@@ -178,6 +178,9 @@ public sealed partial class NvmeController
         CheckCoalescingTimers();
         return n;
     }
+
+    /// <summary><paramref name="x"/> modulo <paramref name="size"/> for 0 &lt;= x &lt; 2 × size (queue index arithmetic) without a division.</summary>
+    static int Wrap(int x, int size) => x >= size ? x - size : x;
 
     void MarkWork(int qid) => _sqWork[qid >> 6] |= 1UL << qid;
 
@@ -257,7 +260,7 @@ public sealed partial class NvmeController
             SetFatal($"could not fetch from SQ {sq.Id} at 0x{sq.Base + (ulong)sq.Head * NvmeCommand.Size:x} (DMA not completed)");
             return;
         }
-        sq.Head = (sq.Head + 1) % sq.Size;
+        sq.Head = Wrap(sq.Head + 1, sq.Size);
         var cmd = new NvmeCommand(_sqe);
         ushort cid = cmd.CommandId;
         byte opcode = cmd.Opcode;

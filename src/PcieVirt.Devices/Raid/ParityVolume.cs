@@ -84,9 +84,12 @@ public sealed class ParityVolume : RaidVolume
         int bs = BlockSize;
         long rowLba = stripe * ChunkBlocks;
         bool degraded = false;
+        // DataSlot(stripe, i) without a division per chunk: the first data slot follows P (and Q), then wraps.
+        int first = DataSlot(stripe, 0), members = MemberCount;
         for (int i = 0; i < _data; i++)
         {
-            if (_x0[i] >= 0 && !Readable(DataSlot(stripe, i), stripe))
+            int slot = first + i < members ? first + i : first + i - members;
+            if (_x0[i] >= 0 && !Readable(slot, stripe))
                 degraded = true;
         }
         if (!degraded)
@@ -97,7 +100,8 @@ public sealed class ParityVolume : RaidVolume
                     continue;
                 int n = _x1[i] - _x0[i];
                 long dst = stripeOffset + (long)i * ChunkBlocks + _x0[i];
-                if (!DriveRead(DataSlot(stripe, i), rowLba + _x0[i], n, destination.Slice((int)(dst * bs), n * bs)))
+                int slot = first + i < members ? first + i : first + i - members;
+                if (!DriveRead(slot, rowLba + _x0[i], n, destination.Slice((int)(dst * bs), n * bs)))
                     return false;
             }
             return true;

@@ -42,6 +42,7 @@ public sealed partial class RootComplex
         if (++_generation == 0)
         {
             Array.Clear(_routes);
+            foreach (var e in _memoryRoutes) e.Generation = 0;
             _generation = 1;
         }
     }

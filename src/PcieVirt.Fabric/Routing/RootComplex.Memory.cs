@@ -45,7 +45,11 @@ public sealed partial class RootComplex
         }
         else
         {
-            target = RouteDown(RootBus, address, io, out int bar, out ulong offset, out var rootPort, out var detector);
+            int bar;
+            ulong offset;
+            FunctionSlot? rootPort, detector;
+            if (io) target = RouteDown(RootBus, address, io, out bar, out offset, out rootPort, out detector);
+            else target = RouteMemoryDown(address, out bar, out offset, out rootPort, out detector);
             if (target == null)
             {
                 NoteDownstreamUr(rootPort, detector);
@@ -88,8 +92,9 @@ public sealed partial class RootComplex
     /// whose enabled BAR decodes the address completes it; otherwise the bridge whose window holds
     /// it (and whose Memory / I/O Space Enable is set) forwards it to its secondary bus.
     /// </summary>
+    /// <remarks>With <paramref name="recorder"/>, every config space the walk reads is recorded (for the route cache).</remarks>
     static FunctionSlot? RouteDown(PciBus bus, ulong address, bool io, out int bar, out ulong offset,
-        out FunctionSlot? rootPort, out FunctionSlot? detector)
+        out FunctionSlot? rootPort, out FunctionSlot? detector, RouteRecorder? recorder = null)
     {
         rootPort = null;
         while (true)
@@ -98,6 +103,7 @@ public sealed partial class RootComplex
             foreach (var s in bus.Decoders)
             {
                 var f = s.Function;
+                recorder?.Add(f.Config); // its BARs, Command, SR-IOV VF BARs or bridge windows decide here
                 if (io ? f.TryDecodeIo(address, out bar, out offset) : f.TryDecodeMemory(address, out bar, out offset))
                 {
                     detector = null;
@@ -157,6 +163,13 @@ public sealed partial class RootComplex
 
     internal DmaMapStatus UpstreamMapForWrite(FunctionSlot from, Bdf requester, ulong address, int length, out Span<byte> memory)
     {
+        // Fast path (see Upstream): plain RAM, way up clear, no IOMMU; a failed map touches nothing.
+        if (FastPathClear(from, address, length) && !InterruptController.IsMsiAddress(address) && !Mmio32.Contains(address)
+            && !Mmio64.Contains(address) && HostMemory.TryMapForWrite(address, length, out memory))
+        {
+            TraceUpstream(requester, address, length, write: true, "host memory");
+            return DmaMapStatus.Mapped;
+        }
         memory = default;
         var status = UpstreamMap(from, requester, address, length, write: true, out ulong host);
         if (status == DmaMapStatus.Mapped && !HostMemory.TryMapForWrite(host, length, out memory)) status = DmaMapStatus.Unavailable;
@@ -165,6 +178,12 @@ public sealed partial class RootComplex
 
     internal DmaMapStatus UpstreamMapForRead(FunctionSlot from, Bdf requester, ulong address, int length, out ReadOnlySpan<byte> memory)
     {
+        if (FastPathClear(from, address, length) && !InterruptController.IsMsiAddress(address) && !Mmio32.Contains(address)
+            && !Mmio64.Contains(address) && HostMemory.TryMapForRead(address, length, out memory))
+        {
+            TraceUpstream(requester, address, length, write: false, "host memory");
+            return DmaMapStatus.Mapped;
+        }
         memory = default;
         var status = UpstreamMap(from, requester, address, length, write: false, out ulong host);
         if (status == DmaMapStatus.Mapped && !HostMemory.TryMapForRead(host, length, out memory)) status = DmaMapStatus.Unavailable;
@@ -195,6 +214,7 @@ public sealed partial class RootComplex
     bool ReachesHostRam(FunctionSlot from, ulong address)
     {
         if (InterruptController.IsMsiAddress(address) || Mmio32.Contains(address) || Mmio64.Contains(address)) return false;
+        if (!from.SwitchOnPath) return true; // only a switch peer could take it on the way
         var came = from;
         var bus = from.Bus;
         while (bus.Kind != PciBusKind.Root)
@@ -219,9 +239,44 @@ public sealed partial class RootComplex
     bool Upstream(FunctionSlot from, Bdf requester, ulong address, Span<byte> readData, ReadOnlySpan<byte> writeData, bool write)
     {
         int length = write ? writeData.Length : readData.Length;
+        // The common cases in one step: the way up is clear, no IOMMU, and the request is a DMA to plain RAM or
+        // a well-formed MSI. The checks are those of UpstreamRoute in the same order and none has an effect
+        // before the final access; a RAM access that fails touches nothing, so the full route below then runs
+        // from scratch (an MSI that passes these checks cannot be refused by the interrupt controller).
+        if (FastPathClear(from, address, length))
+        {
+            if (InterruptController.IsMsiAddress(address))
+            {
+                if (write && length == 4 && (address & 3) == 0 && InterruptController.Deliver(requester, address, writeData))
+                {
+                    TraceUpstream(requester, address, length, write, "interrupt controller");
+                    return true;
+                }
+            }
+            else if (!Mmio32.Contains(address) && !Mmio64.Contains(address)
+                && (write ? HostMemory.Write(address, writeData) : HostMemory.Read(address, readData)))
+            {
+                TraceUpstream(requester, address, length, write, "host memory");
+                return true;
+            }
+        }
         var status = UpstreamRoute(from, requester, address, readData, writeData, write, length, out string destination, mapOnly: false, out _);
         Finish(from, requester, address, length, write, status, destination, readData);
         return status == CompletionStatus.SuccessfulCompletion;
+    }
+
+    /// <summary>
+    /// True when a request of <paramref name="length"/> bytes from <paramref name="from"/> reaches the root
+    /// complex with every check passed and no IOMMU to consult: what the fast paths start from.
+    /// </summary>
+    bool FastPathClear(FunctionSlot from, ulong address, int length) =>
+        Iommu == null && from.IsUpstreamPathClear(_generation, address) && IsWellFormed(address, length);
+
+    void TraceUpstream(Bdf requester, ulong address, int length, bool write, string destination)
+    {
+        if (_tlpLog.IsEnabled(LogLevel.Trace))
+            Log.UpstreamTlp(_tlpLog, write ? "MWr" : "MRd", requester, address, length, destination,
+                ConfigTlp.StatusName(CompletionStatus.SuccessfulCompletion));
     }
 
     void Finish(FunctionSlot from, Bdf requester, ulong address, int length, bool write, CompletionStatus status, string destination, Span<byte> readData)
@@ -242,17 +297,68 @@ public sealed partial class RootComplex
     {
         destination = "none";
         mappedAddress = 0;
+        // The checks of the way up, answered from the slot's cache when it is current (it equals the walk).
+        if (from.IsUpstreamPathClear(_generation, address))
+        {
+            if (!IsWellFormed(address, length)) return Malformed(from, requester, address);
+        }
+        else
+        {
+            var walked = UpstreamWalk(from, requester, address, readData, writeData, write, length, ref destination, out bool atRoot);
+            if (!atRoot) return walked;
+        }
+
+        if (InterruptController.IsMsiAddress(address))
+            return ToInterruptController(from, requester, address, writeData, write, out destination);
+        if (Mmio32.Contains(address) || Mmio64.Contains(address))
+        {
+            // Peer-to-peer between root ports is optional for a root complex; this one does not route it.
+            Log.UpstreamUnsupported(_log, requester, address, "peer-to-peer through the root complex is not supported");
+            return CompletionStatus.UnsupportedRequest;
+        }
+        if (Iommu is { } iommu)
+        {
+            // DMA remapping: the address is an I/O virtual address in the requester's domain.
+            if (!iommu.TryTranslate(requester, address, length, write, out ulong hostAddress, out ulong stallNs))
+            {
+                destination = "IOMMU fault";
+                Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "the IOMMU has no translation for it (DMA remapping fault)");
+                return CompletionStatus.UnsupportedRequest;
+            }
+            DmaStallNs += stallNs;
+            address = hostAddress;
+        }
+        destination = "host memory";
+        mappedAddress = address;
+        bool ok = mapOnly ? HostMemory.Contains(address, length)
+            : write ? HostMemory.Write(address, writeData) : HostMemory.Read(address, readData);
+        if (ok) return CompletionStatus.SuccessfulCompletion;
+        Log.UpstreamUnsupported(_log, requester, address, "outside host RAM");
+        return CompletionStatus.UnsupportedRequest;
+    }
+
+    CompletionStatus Malformed(FunctionSlot from, Bdf requester, ulong address)
+    {
+        Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "empty or crosses a 4 KiB boundary");
+        return CompletionStatus.UnsupportedRequest;
+    }
+
+    /// <summary>
+    /// The way up, checked live: Bus Master Enable of the function and of every bridge, bridge windows, switch
+    /// peers. <paramref name="atRoot"/> is true when the request reached the root complex; otherwise the
+    /// return value is how it completed (UR, or a peer's completion).
+    /// </summary>
+    CompletionStatus UpstreamWalk(FunctionSlot from, Bdf requester, ulong address, Span<byte> readData,
+        ReadOnlySpan<byte> writeData, bool write, int length, ref string destination, out bool atRoot)
+    {
+        atRoot = false;
         if (!from.Function.BusMasterEnabled)
         {
             // A function with Bus Master Enable clear must not issue the request at all.
             Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "the function's Bus Master Enable is clear");
             return CompletionStatus.UnsupportedRequest;
         }
-        if (!IsWellFormed(address, length))
-        {
-            Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "empty or crosses a 4 KiB boundary");
-            return CompletionStatus.UnsupportedRequest;
-        }
+        if (!IsWellFormed(address, length)) return Malformed(from, requester, address);
         var came = from;
         var bus = from.Bus;
         while (bus.Kind != PciBusKind.Root)
@@ -298,57 +404,35 @@ public sealed partial class RootComplex
             came = owner;
             bus = owner.Bus;
         }
+        atRoot = true;
+        return CompletionStatus.SuccessfulCompletion;
+    }
 
-        if (InterruptController.IsMsiAddress(address))
+    /// <summary>A request for the MSI range at the root complex: through interrupt remapping when an IOMMU is set.</summary>
+    CompletionStatus ToInterruptController(FunctionSlot from, Bdf requester, ulong address, ReadOnlySpan<byte> writeData, bool write, out string destination)
+    {
+        destination = "interrupt controller";
+        if (write && writeData.Length == 4 && (address & 3) == 0 && Iommu is { } ir)
         {
-            destination = "interrupt controller";
-            if (write && writeData.Length == 4 && (address & 3) == 0 && Iommu is { } ir)
+            // Interrupt remapping (VT-d §5): the IOMMU decides where the message goes.
+            uint data = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(writeData);
+            switch (ir.RemapInterrupt(requester, address, data, out ulong hostAddress, out uint hostData))
             {
-                // Interrupt remapping (VT-d §5): the IOMMU decides where the message goes.
-                uint data = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(writeData);
-                switch (ir.RemapInterrupt(requester, address, data, out ulong hostAddress, out uint hostData))
-                {
-                    case InterruptRemapOutcome.Posted:
-                        destination = "posted interrupt";
-                        return CompletionStatus.SuccessfulCompletion;
-                    case InterruptRemapOutcome.Blocked:
-                        Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "interrupt remapping blocked the message");
-                        return CompletionStatus.UnsupportedRequest;
-                    case InterruptRemapOutcome.Remapped:
-                        Span<byte> remapped = stackalloc byte[4];
-                        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(remapped, hostData);
-                        return InterruptController.Deliver(requester, hostAddress, remapped)
-                            ? CompletionStatus.SuccessfulCompletion : CompletionStatus.UnsupportedRequest;
-                }
+                case InterruptRemapOutcome.Posted:
+                    destination = "posted interrupt";
+                    return CompletionStatus.SuccessfulCompletion;
+                case InterruptRemapOutcome.Blocked:
+                    Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "interrupt remapping blocked the message");
+                    return CompletionStatus.UnsupportedRequest;
+                case InterruptRemapOutcome.Remapped:
+                    Span<byte> remapped = stackalloc byte[4];
+                    System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(remapped, hostData);
+                    return InterruptController.Deliver(requester, hostAddress, remapped)
+                        ? CompletionStatus.SuccessfulCompletion : CompletionStatus.UnsupportedRequest;
             }
-            if (write && InterruptController.Deliver(requester, address, writeData)) return CompletionStatus.SuccessfulCompletion;
-            Log.UpstreamUnsupported(_log, requester, address, write ? "malformed MSI write (must be one aligned dword)" : "read of the MSI range");
-            return CompletionStatus.UnsupportedRequest;
         }
-        if (Mmio32.Contains(address) || Mmio64.Contains(address))
-        {
-            // Peer-to-peer between root ports is optional for a root complex; this one does not route it.
-            Log.UpstreamUnsupported(_log, requester, address, "peer-to-peer through the root complex is not supported");
-            return CompletionStatus.UnsupportedRequest;
-        }
-        if (Iommu is { } iommu)
-        {
-            // DMA remapping: the address is an I/O virtual address in the requester's domain.
-            if (!iommu.TryTranslate(requester, address, length, write, out ulong hostAddress, out ulong stallNs))
-            {
-                destination = "IOMMU fault";
-                Log.UpstreamBlocked(_log, requester, address, from.Function.Name, "the IOMMU has no translation for it (DMA remapping fault)");
-                return CompletionStatus.UnsupportedRequest;
-            }
-            DmaStallNs += stallNs;
-            address = hostAddress;
-        }
-        destination = "host memory";
-        mappedAddress = address;
-        bool ok = mapOnly ? HostMemory.Contains(address, length)
-            : write ? HostMemory.Write(address, writeData) : HostMemory.Read(address, readData);
-        if (ok) return CompletionStatus.SuccessfulCompletion;
-        Log.UpstreamUnsupported(_log, requester, address, "outside host RAM");
+        if (write && InterruptController.Deliver(requester, address, writeData)) return CompletionStatus.SuccessfulCompletion;
+        Log.UpstreamUnsupported(_log, requester, address, write ? "malformed MSI write (must be one aligned dword)" : "read of the MSI range");
         return CompletionStatus.UnsupportedRequest;
     }
 }

@@ -27,6 +27,80 @@ internal sealed class FunctionSlot : IUpstreamPort
             RootControlOffset = pcie + CapabilityWalker.PcieRootControl;
             LinkControlOffset = pcie + CapabilityWalker.PcieLinkControl;
         }
+        for (var b = bus; b.Kind != PciBusKind.Root; b = b.Owner!.Bus)
+        {
+            if (b.Kind == PciBusKind.SwitchInternal) SwitchOnPath = true;
+            _pathLength++;
+        }
+    }
+
+    /// <summary>
+    /// True when requests this function masters cross a switch's internal bus on their way up, where a peer
+    /// port may claim them. A slot never moves, so this is fixed.
+    /// </summary>
+    public bool SwitchOnPath { get; }
+
+    // The upstream path without a switch: the function and the bridges above it, their config versions
+    // when last looked at, and the memory and prefetchable windows of each bridge then.
+    readonly int _pathLength;
+    int _pathGeneration; // routing generation the cache was built in; 0 = never
+    bool _pathClear;
+    ConfigSpace[]? _pathConfigs;
+    ulong[]? _pathVersions;
+    ulong[]? _pathWindows; // base, limit pairs: memory and prefetchable window of each bridge
+
+    /// <summary>
+    /// True when a memory request this function masters at <paramref name="address"/> passes every check of the
+    /// way up to the root complex (§7.5.1.1.3): the function's and every bridge's Bus Master Enable are set, no
+    /// bridge window holds the address, no switch peer can claim it. Answered from a cache validated against
+    /// the routing <paramref name="generation"/> and the <see cref="ConfigSpace.Version"/> of every config
+    /// space involved, so it equals a live walk; false means "walk it" (the walk reports the error).
+    /// </summary>
+    public bool IsUpstreamPathClear(int generation, ulong address)
+    {
+        if (SwitchOnPath) return false;
+        if (_pathGeneration != generation || !PathVersionsCurrent()) RebuildPath(generation);
+        if (!_pathClear) return false;
+        var w = _pathWindows!;
+        for (int i = 0; i < w.Length; i += 2)
+            if (address >= w[i] && address <= w[i + 1]) return false;
+        return true;
+    }
+
+    bool PathVersionsCurrent()
+    {
+        var c = _pathConfigs!;
+        var v = _pathVersions!;
+        for (int i = 0; i < c.Length; i++)
+            if (c[i].Version != v[i]) return false;
+        return true;
+    }
+
+    void RebuildPath(int generation)
+    {
+        _pathConfigs ??= new ConfigSpace[_pathLength + 1];
+        _pathVersions ??= new ulong[_pathLength + 1];
+        _pathWindows ??= new ulong[4 * _pathLength];
+        _pathConfigs[0] = Function.Config;
+        _pathVersions[0] = Function.Config.Version;
+        bool clear = Function.BusMasterEnabled;
+        int i = 1;
+        for (var b = Bus; b.Kind != PciBusKind.Root; b = b.Owner!.Bus, i++)
+        {
+            var bridge = b.Owner!.Bridge!;
+            _pathConfigs[i] = bridge.Config;
+            _pathVersions[i] = bridge.Config.Version;
+            clear &= bridge.BusMasterEnabled;
+            var m = bridge.MemoryWindow;
+            var p = bridge.PrefetchableWindow;
+            int w = 4 * (i - 1);
+            _pathWindows[w] = m.Base;
+            _pathWindows[w + 1] = m.Limit;
+            _pathWindows[w + 2] = p.Base;
+            _pathWindows[w + 3] = p.Limit;
+        }
+        _pathClear = clear;
+        _pathGeneration = generation;
     }
 
     public PciFunction Function { get; }

@@ -27,6 +27,14 @@ public sealed class ConfigSpace
     /// <summary>Raw bytes (read-only view) — what a dump shows.</summary>
     public ReadOnlySpan<byte> Bytes => _data;
 
+    /// <summary>
+    /// Bumped by every path that can change a register byte (<see cref="Write"/>, <see cref="SetRaw"/>,
+    /// <see cref="Define"/>, <see cref="Reset"/>), so a decision derived from these registers (a memory
+    /// route, a bridge window) can be cached and checked for staleness with one comparison.
+    /// </summary>
+    public ulong Version => _version;
+    ulong _version;
+
     /// <summary>Reads 1, 2 or 4 bytes at a naturally aligned offset, little-endian.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint Read(int offset, int width)
@@ -53,6 +61,7 @@ public sealed class ConfigSpace
     {
         CheckAccess(offset, width);
         uint old = Read(offset, width);
+        _version++;
         for (int i = 0; i < width; i++)
         {
             int o = offset + i;
@@ -73,6 +82,7 @@ public sealed class ConfigSpace
     public void SetRaw(int offset, int width, uint value)
     {
         if ((uint)offset > Size - (uint)width) throw new ArgumentOutOfRangeException(nameof(offset));
+        _version++;
         for (int i = 0; i < width; i++) _data[offset + i] = (byte)(value >> (8 * i));
     }
 
@@ -93,6 +103,7 @@ public sealed class ConfigSpace
     {
         if ((uint)offset > Size - (uint)width) throw new ArgumentOutOfRangeException(nameof(offset));
         if ((writableMask & w1cMask) != 0) throw new ArgumentException("a bit cannot be both RW and RW1C");
+        _version++;
         for (int i = 0; i < width; i++)
         {
             int o = offset + i;
@@ -212,6 +223,7 @@ public sealed class ConfigSpace
     /// </summary>
     public void Reset(bool includeSticky = false)
     {
+        _version++;
         for (int o = 0; o < Size; o++)
         {
             byte keep = includeSticky ? (byte)0 : _layout.Sticky[o];

@@ -310,7 +310,7 @@ public abstract class PciFunction : IConfigWriteObserver
     /// <summary>A memory read that hit BAR <paramref name="bar"/> at <paramref name="offset"/>.</summary>
     public virtual void BarRead(int bar, ulong offset, Span<byte> data)
     {
-        foreach (var r in _regions)
+        foreach (ref readonly var r in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_regions))
             if (r.Bar == bar && offset >= r.Offset && offset - r.Offset + (ulong)data.Length <= r.Length)
             {
                 r.Handler.Read(offset - r.Offset, data);
@@ -322,7 +322,7 @@ public abstract class PciFunction : IConfigWriteObserver
     /// <summary>A memory write that hit BAR <paramref name="bar"/> at <paramref name="offset"/>.</summary>
     public virtual void BarWrite(int bar, ulong offset, ReadOnlySpan<byte> data)
     {
-        foreach (var r in _regions)
+        foreach (ref readonly var r in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_regions))
             if (r.Bar == bar && offset >= r.Offset && offset - r.Offset + (ulong)data.Length <= r.Length)
             {
                 r.Handler.Write(offset - r.Offset, data);
