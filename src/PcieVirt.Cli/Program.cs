@@ -30,7 +30,7 @@ public static class Program
 
         string command = parsed.Rest[0];
         string[] rest = [.. parsed.Rest.Skip(1)];
-        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench"))
+        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench" or "fuzz"))
         {
             stderr.WriteLine($"pcievirt: unknown command '{command}'\n{Usage}");
             return 2;
@@ -59,6 +59,17 @@ public static class Program
             }
         }
 
+        FuzzArguments? fuzz = null;
+        if (command == "fuzz")
+        {
+            (fuzz, string? fuzzError) = FuzzArguments.Parse(rest);
+            if (fuzz is null)
+            {
+                stderr.WriteLine($"pcievirt fuzz: {fuzzError}\n{FuzzArguments.Usage}");
+                return 2;
+            }
+        }
+
         var loggerFactory = LoggerFactory.Create(b =>
         {
             b.ClearProviders();
@@ -74,6 +85,7 @@ public static class Program
         {
             "demo" => Demo.Run(session, stdout),
             "bench" => BenchCommand.Run(session.System.Model, bench!, stdout, stderr),
+            "fuzz" => FuzzCommand.Run(session.System.Model, fuzz!, stdout, stderr, loggerFactory),
             "io" => session.Execute([command, .. rest]),
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
@@ -120,6 +132,10 @@ public static class Program
                                     the same workload through bare metal, an assigned VF, the paravirtual
                                     ring and the emulated controller, side by side (latency, IOPS, exits,
                                     host CPU per I/O, latency breakdown)
+          fuzz --iterations N --seed S [--vfs N] [--stop-on-violation] [--json]
+                                    seeded fuzzing of the RAID controller PF and its VFs behind an IOMMU (config,
+                                    MMIO, doorbells, MSI-X, malformed queue entries, PRP lists, FLR, VF enable)
+                                    with invariants checked after every step; prints violations and a replay line
 
         Options:
           --model FILE              platform model (JSON, see devicemodels/README.md); default: the embedded default.json
