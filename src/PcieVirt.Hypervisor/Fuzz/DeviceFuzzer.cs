@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PcieVirt.Devices.Driver;
@@ -221,12 +222,19 @@ public sealed partial class DeviceFuzzer
         {
             if (FunctionOf(l) is not { } f || l.RoMask is null) continue;
             var now = f.Config.Bytes;
-            for (int o = 0; o < ConfigSpace.Size; o++)
+            var now64 = MemoryMarshal.Cast<byte, ulong>(now);
+            var snap64 = MemoryMarshal.Cast<byte, ulong>(l.RoSnapshot.AsSpan());
+            var mask64 = MemoryMarshal.Cast<byte, ulong>(l.RoMask.AsSpan());
+            for (int q = 0; q < now64.Length; q++)
             {
+                if (((now64[q] ^ snap64[q]) & mask64[q]) == 0) continue;
+                for (int o = 8 * q; o < 8 * q + 8; o++)
+                {
                 if (((now[o] ^ l.RoSnapshot![o]) & l.RoMask[o]) == 0) continue;
                 Violation(FuzzInvariant.ReadOnlyRegister,
                     $"{l.Name}: read-only bits of config byte 0x{o:x3} changed from 0x{l.RoSnapshot[o]:x2} to 0x{now[o]:x2} (mask 0x{l.RoMask[o]:x2})");
                 l.RoSnapshot[o] = (byte)((l.RoSnapshot[o] & ~l.RoMask[o]) | (now[o] & l.RoMask[o])); // report each change once
+                }
             }
         }
         // Sentinel RAM: outside every domain and every driver area, so nothing may have written it.
@@ -358,7 +366,9 @@ public sealed partial class DeviceFuzzer
     bool Healthy(FuzzLane l)
     {
         if (l.Driver is not { } d || FunctionOf(l) is not { } f || l.Bus is null) return false;
-        if ((f.Config.Read16(PcieVirt.Pci.Config.PciRegs.Command) & 0x6) != 0x6) return false;
+        // Memory Space and Bus Master Enable; a VF's Memory Space bit is always 0 (VF MSE in its PF governs it, §9.3.4.1.3).
+        int needed = l.IsPf ? 0x6 : 0x4;
+        if ((f.Config.Read16(PcieVirt.Pci.Config.PciRegs.Command) & needed) != needed) return false;
         if (!l.IsPf && !VfStateIntact()) return false;
         ulong bar = l.Bus.BarAddress(0);
         if (bar != d.RegisterBase) return false;
