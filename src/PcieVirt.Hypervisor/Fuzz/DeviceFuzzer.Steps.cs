@@ -28,6 +28,7 @@ public sealed partial class DeviceFuzzer
             case FuzzStepKind.PrpList: PrpList(l); break;
             case FuzzStepKind.Flr: Flr(l); break;
             case FuzzStepKind.VfToggle: VfToggle(); break;
+            case FuzzStepKind.AdminCommand: AdminCommand(l); break;
             default: ValidIo(l); break;
         }
     }
@@ -483,6 +484,42 @@ public sealed partial class DeviceFuzzer
             int key = (int)c.Status.Type << 8 | c.Status.Code;
             _result.Statuses[key] = _result.Statuses.GetValueOrDefault(key) + 1;
         }
+    }
+
+    static readonly byte[] s_adminOpcodes = [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x10, 0x11, 0x14, 0x15, 0x18, 0x19, 0x1C, 0x80, 0x81, 0x84, 0xC0, 0xFF];
+
+    void AdminCommand(FuzzLane l)
+    {
+        if (!Ready(l, out var d, out _)) return;
+        byte opcode = _rng.OneIn(5) ? (byte)_rng.Below(256) : _rng.Pick<byte>(s_adminOpcodes);
+        // The PF is the host's own: the commands by which it legitimately changes other functions (namespace
+        // attachment and management, format, virtualization management, per-VF QoS) are not fuzzed there. A VF
+        // tries all of them; none may reach beyond it. An Asynchronous Event Request stays outstanding by
+        // design, which would only stall the driver.
+        if (opcode == NvmeAdminOpcode.AsynchronousEventRequest || l.IsPf && opcode is 0x0D or 0x15 or 0x1C or 0x80 or 0x84 or 0xC0) opcode = NvmeAdminOpcode.Identify;
+        var s = new NvmeSubmission
+        {
+            Opcode = opcode,
+            Flags = _rng.OneIn(6) ? (byte)_rng.Below(256) : (byte)0,
+            Nsid = _rng.Below(5) switch { 0 => 0, 1 => 0xFFFF_FFFF, 2 => _rng.U32(), 3 => (uint)_rng.Below(8), _ => l.Nsid },
+            Prp1 = DmaTarget(l), Prp2 = _rng.OneIn(2) ? DmaTarget(l) : 0,
+            Cdw10 = _rng.OneIn(2) ? (uint)_rng.Below(0x20) | (uint)_rng.Below(8) << 8 | (uint)_rng.Below(70) << 16 : _rng.U32(),
+            Cdw11 = _rng.OneIn(2) ? (uint)_rng.Below(8) : _rng.U32(),
+            Cdw12 = _rng.U32(), Cdw13 = _rng.U32(), Cdw14 = _rng.U32(), Cdw15 = _rng.U32(),
+        };
+        _result.FuzzCommands++;
+        try
+        {
+            var c = d.ExecuteAdmin(s);
+            if (!c.Status.IsSuccess) _result.FuzzCommandErrors++;
+            int key = (int)c.Status.Type << 8 | c.Status.Code;
+            _result.Statuses[key] = _result.Statuses.GetValueOrDefault(key) + 1;
+        }
+        catch (NvmeDriverException)
+        {
+            l.Dirty = true;
+        }
+        AfterDisruption(l);
     }
 
     // ------------------------------------------------------------------ resets and VF enable

@@ -68,7 +68,7 @@ public sealed partial class DeviceFuzzer
         _sriov = _pf.FindCapability<SriovCapability>() ?? throw new InvalidOperationException($"{_pf} has no SR-IOV capability");
         Vfs = Math.Min(_o.Vfs, (int)_sriov.TotalVfs);
         if (Vfs < 1) throw new InvalidOperationException($"{_pf}: TotalVFs is 0");
-        Iommu = new Iommu.Iommu(logger: _log);
+        Iommu = new Iommu.Iommu(); // unlogged, like the platform: refused requests are the point of most steps
         RootComplex.Iommu = Iommu;
         Iommu.AttachPassThrough(_pf.Bdf);
 
@@ -188,6 +188,7 @@ public sealed partial class DeviceFuzzer
             < 74 => FuzzStepKind.PrpList,
             < 76 => FuzzStepKind.Flr,
             < 77 => FuzzStepKind.VfToggle,
+            < 81 => FuzzStepKind.AdminCommand,
             _ => FuzzStepKind.ValidIo,
         };
     }

@@ -24,6 +24,8 @@ public enum FuzzStepKind
     Flr,
     /// <summary>VF Enable / NumVFs changes, through the host OS or raw config writes (PF only).</summary>
     VfToggle,
+    /// <summary>An admin command with bogus fields through the function's admin queue (a VF also tries the PF-only commands).</summary>
+    AdminCommand,
     /// <summary>Valid I/O from the reference driver: writes that become acknowledged data, and verified reads.</summary>
     ValidIo,
 }
