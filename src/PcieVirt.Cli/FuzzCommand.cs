@@ -9,7 +9,7 @@ namespace PcieVirt.Cli;
 /// <summary>Parsed arguments of <c>pcievirt fuzz</c>.</summary>
 public sealed record FuzzArguments(FuzzOptions Options, bool Json)
 {
-    public const string Usage = "usage: pcievirt fuzz [--model FILE] --iterations N --seed S [--vfs N] [--stop-on-violation] [--json]";
+    public const string Usage = "usage: pcievirt fuzz [--model FILE] --iterations N --seed S [--vfs N] [--timed] [--stop-on-violation] [--json]";
 
     /// <summary>Parses the words after <c>fuzz</c>; on failure returns null and a message naming the bad argument.</summary>
     public static (FuzzArguments? Args, string? Error) Parse(IReadOnlyList<string> args)
@@ -17,12 +17,13 @@ public sealed record FuzzArguments(FuzzOptions Options, bool Json)
         long? iterations = null;
         ulong? seed = null;
         int vfs = 4;
-        bool json = false, stop = false;
+        bool json = false, stop = false, timed = false;
         for (int i = 0; i < args.Count; i++)
         {
             string a = args[i];
             if (a == "--json") { json = true; continue; }
             if (a == "--stop-on-violation") { stop = true; continue; }
+            if (a == "--timed") { timed = true; continue; }
             if (a is not ("--iterations" or "--seed" or "--vfs")) return (null, $"unknown argument '{a}'");
             if (i + 1 >= args.Count) return (null, $"{a} needs a value");
             string v = args[++i];
@@ -44,7 +45,7 @@ public sealed record FuzzArguments(FuzzOptions Options, bool Json)
         }
         if (iterations is null) return (null, "--iterations N is required");
         if (seed is null) return (null, "--seed S is required (the same seed replays the same steps)");
-        return (new FuzzArguments(new FuzzOptions { Iterations = iterations.Value, Seed = seed.Value, Vfs = vfs, StopOnViolation = stop }, json), null);
+        return (new FuzzArguments(new FuzzOptions { Iterations = iterations.Value, Seed = seed.Value, Vfs = vfs, StopOnViolation = stop, Timed = timed }, json), null);
     }
 }
 

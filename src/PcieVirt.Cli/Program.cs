@@ -132,7 +132,7 @@ public static class Program
                                     the same workload through bare metal, an assigned VF, the paravirtual
                                     ring and the emulated controller, side by side (latency, IOPS, exits,
                                     host CPU per I/O, latency breakdown)
-          fuzz --iterations N --seed S [--vfs N] [--stop-on-violation] [--json]
+          fuzz --iterations N --seed S [--vfs N] [--timed] [--stop-on-violation] [--json]
                                     seeded fuzzing of the RAID controller PF and its VFs behind an IOMMU (config,
                                     MMIO, doorbells, MSI-X, malformed queue entries, PRP lists, FLR, VF enable)
                                     with invariants checked after every step; prints violations and a replay line

@@ -527,9 +527,11 @@ public sealed partial class DeviceFuzzer
     void InitiateFlr(FuzzLane l)
     {
         if (FunctionOf(l) is not { } f || f.FindCapability<PciExpressCapability>() is not { } pcie) return;
+        if (ControllerOf(f)!.CommandsInFlight > 0) _result.ResetsWithCommandsInFlight++;
         uint ctl = CfgRead(l, pcie.Offset + PcieDevCtl, 2);
         RootComplex.Write(l.Address, pcie.Offset + PcieDevCtl, 2, ctl | InitiateFlrBit);
         l.Dirty = true;
+        l.Quiesced = true;
         if (l.IsPf)
         {
             _global = true;
@@ -540,16 +542,27 @@ public sealed partial class DeviceFuzzer
 
     void Flr(FuzzLane l)
     {
-        // Sometimes with the fuzzer's queue loaded but not rung, so the reset meets submitted-but-unfetched work.
-        if (_rng.OneIn(2) && !l.Dirty && l.Driver is { } d && l.FuzzQueue is { } q)
-            for (int i = 0; i < 3; i++)
-                d.Enqueue(q, new NvmeSubmission { Opcode = NvmeIoOpcode.Read, Nsid = l.Nsid, Prp1 = l.ScratchBase, Cdw10 = (uint)(l.FuzzLbaBase + (ulong)i) });
+        // Often with work on the fuzzer's queue: rung (in timed mode those commands are in flight when the reset
+        // hits, and none may complete or DMA afterwards) or only written (submitted but never fetched).
+        if (!_rng.OneIn(3) && !l.Dirty && l.Driver is { } d && l.FuzzQueue is { } q)
+        {
+            int n = 1 + _rng.Below(4);
+            for (int i = 0; i < n; i++)
+                d.Enqueue(q, new NvmeSubmission
+                {
+                    Opcode = _rng.OneIn(2) ? NvmeIoOpcode.Read : NvmeIoOpcode.Write, Nsid = l.Nsid,
+                    Prp1 = l.ScratchBase + 4096UL * (ulong)_rng.Below(8), Cdw10 = (uint)(l.FuzzLbaBase + (ulong)_rng.Below(1 << 16)),
+                });
+            if (!_rng.OneIn(4)) d.RingSqDoorbell(q);
+        }
         InitiateFlr(l);
     }
 
     void VfToggle()
     {
         _global = true;
+        foreach (var vf in _lanes)
+            if (!vf.IsPf && FunctionOf(vf) is { } f && ControllerOf(f)!.CommandsInFlight > 0) _result.ResetsWithCommandsInFlight++;
         var pf = _lanes[0];
         int cap = _sriov.Offset;
         switch (_rng.Below(4))

@@ -69,7 +69,7 @@ public sealed partial class DeviceFuzzer
         Vfs = Math.Min(_o.Vfs, (int)_sriov.TotalVfs);
         if (Vfs < 1) throw new InvalidOperationException($"{_pf}: TotalVFs is 0");
         Iommu = new Iommu.Iommu(); // unlogged, like the platform: refused requests are the point of most steps
-        RootComplex.Iommu = Iommu;
+        RootComplex.Iommu = new DmaWatch(this);
         Iommu.AttachPassThrough(_pf.Bdf);
 
         // Host RAM: per function a 4 MiB region, with a sentinel block before the first, after each, and one low in RAM.
@@ -98,7 +98,7 @@ public sealed partial class DeviceFuzzer
         Iommu.FaultRecorded += _ => { if (_result != null) _result.IommuFaults++; };
 
         // Bring the PF up, enable and provision the VFs, give every function a namespace and LBA slots.
-        _result = new FuzzResult(_o.Seed, Vfs);
+        _result = new FuzzResult(_o.Seed, Vfs, _o.Timed);
         var pfLane = _lanes[0];
         SavePlacement();
         BringUp(pfLane);
@@ -110,7 +110,7 @@ public sealed partial class DeviceFuzzer
             ChooseNamespace(l);
             SnapshotReadOnly(l);
         }
-        _result = new FuzzResult(_o.Seed, Vfs);
+        _result = new FuzzResult(_o.Seed, Vfs, _o.Timed);
     }
 
     public PcieSystem System { get; }
@@ -130,7 +130,7 @@ public sealed partial class DeviceFuzzer
     /// <summary>Runs <see cref="FuzzOptions.Iterations"/> steps.</summary>
     public FuzzResult Run(Action<long>? progress = null)
     {
-        _result = new FuzzResult(_o.Seed, Vfs);
+        _result = new FuzzResult(_o.Seed, Vfs, _o.Timed);
         ulong fp = 0xCBF2_9CE4_8422_2325UL;
         for (_step = 0; _step < _o.Iterations; _step++)
         {
@@ -139,6 +139,19 @@ public sealed partial class DeviceFuzzer
             _global = _target == 0;
             var lane = _lanes[_target];
             _result.StepsByKind[(int)_kind]++;
+            if (_o.Timed)
+            {
+                // Time passes before the step, outside the window in which other functions must stay still:
+                // their own commands may complete then.
+                try
+                {
+                    PassTime();
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Violation(FuzzInvariant.Exception, $"{e.GetType().Name} while time passed: {e.Message} at {FirstFrame(e)}");
+                }
+            }
             CaptureBefore(lane);
             long violationsBefore = _result.ViolationCount;
             try
@@ -306,12 +319,19 @@ public sealed partial class DeviceFuzzer
         var controller = ControllerOf(f)!;
         if (l.IsPf) RestorePlacement(); // the OS's resource assignment, in case a raw FLR cleared it
         l.Bus = new OsHostBus(Host, l.Address);
+        l.Quiesced = false; // its driver is about to enable it
+        if (_o.Timed)
+        {
+            var clock = RootComplex.Clock;
+            controller.Clock = () => clock.Now;
+            controller.Media ??= _media;
+        }
         var memory = new HostMemoryAllocator(RootComplex.HostMemory, l.RegionBase + ScratchSize, l.RegionSize - ScratchSize);
         var driver = new NvmeDriver(l.Bus, memory, new NvmeDriverOptions
         {
             AdminQueueEntries = 16, IoQueueEntries = 16, IoQueuePairs = 2, MaxPolls = 4,
             FirstHostVector = (byte)(0x40 + 4 * Math.Min(l.Number, 40)),
-            Pump = () => controller.ProcessPending(),
+            Pump = _o.Timed ? () => PumpTimed(controller) : () => controller.ProcessPending(),
         });
         l.Driver = null;
         driver.Initialize();
@@ -388,13 +408,65 @@ public sealed partial class DeviceFuzzer
         return true;
     }
 
+    readonly Devices.Nvme.Qos.NvmeMediaModel _media = new(4);
+
+    /// <summary>The driver's poll in timed mode: time moves to the next completion the controller has scheduled.</summary>
+    void PumpTimed(NvmeController controller)
+    {
+        ulong next = controller.NextCompletionNs;
+        if (next != ulong.MaxValue && next > RootComplex.Clock.Now) RootComplex.Clock.AdvanceTo(next);
+        controller.ProcessPending();
+    }
+
+    /// <summary>Timed mode, after each step: a random stretch of virtual time passes and every controller catches up.</summary>
+    void PassTime()
+    {
+        // Often no time at all, so the commands of one step are still in flight at the next.
+        if (_rng.OneIn(2)) RootComplex.Clock.Advance((ulong)_rng.Below(200_000));
+        foreach (var l in _lanes)
+            if (FunctionOf(l) is { } f) ControllerOf(f)!.ProcessPending();
+    }
+
+    /// <summary>
+    /// The root complex's remapper during a run: the IOMMU, plus a check that no function whose reset the
+    /// fuzzer caused issues a request before its driver brought it up again (PCIe Base Spec §6.6.2: after an
+    /// FLR the function must not issue requests for work from before it; NVMe §7.3.2: commands are aborted).
+    /// </summary>
+    sealed class DmaWatch(DeviceFuzzer owner) : IDmaRemapper
+    {
+        public bool TryTranslate(Pci.Bdf requester, ulong address, int length, bool write, out ulong hostAddress, out ulong stallNs)
+        {
+            owner.CheckQuiesced(requester, write ? "DMA write" : "DMA read", address);
+            return owner.Iommu.TryTranslate(requester, address, length, write, out hostAddress, out stallNs);
+        }
+
+        public InterruptRemapOutcome RemapInterrupt(Pci.Bdf requester, ulong address, uint data, out ulong hostAddress, out uint hostData)
+        {
+            owner.CheckQuiesced(requester, "interrupt", address);
+            return owner.Iommu.RemapInterrupt(requester, address, data, out hostAddress, out hostData);
+        }
+    }
+
+    void CheckQuiesced(Pci.Bdf requester, string what, ulong address)
+    {
+        foreach (var l in _lanes)
+            if (l.Quiesced && l.Address.Bdf == requester)
+                Violation(FuzzInvariant.DmaAfterReset, $"{l.Name}: {what} at 0x{address:x} after its reset, before its driver enabled it");
+    }
+
     /// <summary>VF Enable and VF MSE set, NumVFs as the fuzzer enabled them, ARI hierarchy unchanged.</summary>
     bool VfStateIntact()
     {
         if (!_vfsUp) return false;
         if (_sriov.VfEnable && _sriov.VfMemorySpaceEnable && _sriov.NumVfs == Vfs) return true;
         _vfsUp = false;
-        foreach (var l in _lanes) if (!l.IsPf) { l.Dirty = true; l.Driver = null; }
+        foreach (var l in _lanes)
+            if (!l.IsPf)
+            {
+                l.Dirty = true;
+                l.Driver = null;
+                if (!_sriov.VfEnable) l.Quiesced = true; // the VFs are gone, and whatever they had in flight with them
+            }
         return false;
     }
 

@@ -59,6 +59,9 @@ public sealed class FuzzLane
     internal ulong DataBuffer { get; set; }
     internal ulong ExpectedCc { get; set; }
 
+    /// <summary>True from a reset of the function (FLR, VF disable) until its driver brings it up again: it must not DMA.</summary>
+    public bool Quiesced { get; internal set; }
+
     internal byte[]? RoMask;
     internal byte[]? RoSnapshot;
     internal readonly byte[] Before = new byte[ConfigSpace.Size];

@@ -41,6 +41,8 @@ public enum FuzzInvariant
     FunctionIsolation,
     /// <summary>A read of acknowledged data returned other bytes.</summary>
     AcknowledgedData,
+    /// <summary>A function issued DMA or an interrupt after a reset (FLR, VF disable) and before its driver enabled it again.</summary>
+    DmaAfterReset,
     /// <summary>An exception escaped the step.</summary>
     Exception,
     /// <summary>A function could not be brought back up by its driver even after a Function Level Reset.</summary>
@@ -67,6 +69,11 @@ public sealed record FuzzOptions
     public int Vfs { get; init; } = 4;
     /// <summary>Violations kept in the result (all are counted).</summary>
     public int MaxViolationsKept { get; init; } = 20;
+    /// <summary>
+    /// Timed completions: the controllers get a media model on the host's virtual clock, so the fuzzer's commands
+    /// are still in flight when later steps (FLR, VF disable) hit; time passes by a random amount after each step.
+    /// </summary>
+    public bool Timed { get; init; }
     /// <summary>Stop at the first violation.</summary>
     public bool StopOnViolation { get; init; }
     /// <summary>
@@ -79,9 +86,11 @@ public sealed record FuzzOptions
 /// <summary>The summary of a run.</summary>
 public sealed class FuzzResult
 {
-    internal FuzzResult(ulong seed, int vfs) { Seed = seed; Vfs = vfs; }
+    internal FuzzResult(ulong seed, int vfs, bool timed) { Seed = seed; Vfs = vfs; Timed = timed; }
 
     public ulong Seed { get; }
+    /// <summary>Whether the run used timed completions (<see cref="FuzzOptions.Timed"/>).</summary>
+    public bool Timed { get; }
     public int Vfs { get; }
     /// <summary>Steps run.</summary>
     public long Iterations { get; internal set; }
@@ -104,24 +113,26 @@ public sealed class FuzzResult
     public long FuzzCommandErrors { get; internal set; }
     /// <summary>Completions of the fuzzer's commands by status (status code type &lt;&lt; 8 | status code).</summary>
     public SortedDictionary<int, long> Statuses { get; } = [];
+    /// <summary>FLRs and VF disables that met commands still in flight (timed mode).</summary>
+    public long ResetsWithCommandsInFlight { get; internal set; }
     /// <summary>A running hash of every step's kind, target and outcome: equal for equal runs.</summary>
     public ulong Fingerprint { get; internal set; }
 
     /// <summary>The command line that reproduces the first violation exactly, or null.</summary>
     public string? ReplayHint => Violations.Count == 0 ? null
-        : $"pcievirt fuzz --seed {Seed} --iterations {Violations[0].Step + 1}" + (Vfs != 4 ? $" --vfs {Vfs}" : "");
+        : $"pcievirt fuzz --seed {Seed} --iterations {Violations[0].Step + 1}" + (Vfs != 4 ? $" --vfs {Vfs}" : "") + (Timed ? " --timed" : "");
 
     /// <summary>Human-readable summary.</summary>
     public string ToText()
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"fuzz: seed {Seed}, {Iterations} iterations, PF + {Vfs} VFs behind an IOMMU");
+        sb.AppendLine($"fuzz: seed {Seed}, {Iterations} iterations, PF + {Vfs} VFs behind an IOMMU{(Timed ? ", timed completions" : "")}");
         sb.AppendLine("steps by kind:");
         foreach (var k in Enum.GetValues<FuzzStepKind>()) sb.AppendLine($"  {k,-17} {StepsByKind[(int)k],10}");
         sb.AppendLine($"fuzz commands: {FuzzCommands} ({FuzzCommandErrors} completed with an error status)");
         sb.AppendLine("  by status: " + string.Join(", ", Statuses.Select(kv => $"{kv.Key >> 8:x}/{kv.Key & 0xFF:x2}h {kv.Value}")));
         sb.AppendLine($"acknowledged blocks: {BlocksWritten} written, {BlocksVerified} verified");
-        sb.AppendLine($"IOMMU faults (refused requests): {IommuFaults}; driver recoveries: {Recoveries}");
+        sb.AppendLine($"IOMMU faults (refused requests): {IommuFaults}; driver recoveries: {Recoveries}; resets meeting commands in flight: {ResetsWithCommandsInFlight}");
         sb.AppendLine($"fingerprint: {Fingerprint:x16}");
         sb.AppendLine($"invariant violations: {ViolationCount}");
         foreach (var v in Violations) sb.AppendLine($"  {v}");
@@ -139,6 +150,7 @@ public sealed class FuzzResult
             w.WriteNumber("seed", Seed);
             w.WriteNumber("iterations", Iterations);
             w.WriteNumber("vfs", Vfs);
+            w.WriteBoolean("timed", Timed);
             w.WriteStartObject("steps_by_kind");
             foreach (var k in Enum.GetValues<FuzzStepKind>()) w.WriteNumber(k.ToString(), StepsByKind[(int)k]);
             w.WriteEndObject();
@@ -148,6 +160,7 @@ public sealed class FuzzResult
             w.WriteNumber("blocks_verified", BlocksVerified);
             w.WriteNumber("iommu_faults", IommuFaults);
             w.WriteNumber("recoveries", Recoveries);
+            w.WriteNumber("resets_with_commands_in_flight", ResetsWithCommandsInFlight);
             w.WriteString("fingerprint", Fingerprint.ToString("x16"));
             w.WriteNumber("violations", ViolationCount);
             w.WriteStartArray("violation_list");

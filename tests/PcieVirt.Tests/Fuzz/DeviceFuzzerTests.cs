@@ -9,8 +9,8 @@ public class DeviceFuzzerTests
     static PlatformModel DefaultModel() =>
         PlatformModel.Parse(PlatformModel.ReadDefaultJson(), "default.json").Model ?? throw new InvalidOperationException("default.json does not parse");
 
-    static FuzzResult Run(long iterations, ulong seed, Action<DeviceFuzzer, FuzzStep>? hook = null, int vfs = 4) =>
-        new DeviceFuzzer(DefaultModel(), new FuzzOptions { Iterations = iterations, Seed = seed, Vfs = vfs, StepHook = hook }).Run();
+    static FuzzResult Run(long iterations, ulong seed, Action<DeviceFuzzer, FuzzStep>? hook = null, int vfs = 4, bool timed = false) =>
+        new DeviceFuzzer(DefaultModel(), new FuzzOptions { Iterations = iterations, Seed = seed, Vfs = vfs, StepHook = hook, Timed = timed }).Run();
 
     [Test]
     public void The_same_seed_gives_the_same_steps_and_summary()
@@ -146,6 +146,47 @@ public class DeviceFuzzerTests
         var v = r.Violations.Single();
         Assert.That((v.Step, v.Invariant), Is.EqualTo((33L, FuzzInvariant.Exception)));
         Assert.That(v.Message, Does.Contain("InvalidOperationException: planted"));
+    }
+
+    [Test]
+    public void Timed_runs_are_deterministic_too_and_resets_meet_commands_in_flight()
+    {
+        var a = Run(4000, 77, timed: true);
+        var b = Run(4000, 77, timed: true);
+        Assert.That(b.ToText(), Is.EqualTo(a.ToText()));
+        Assert.That(a.ViolationCount, Is.Zero, a.ToText());
+        // The point of timed mode: FLRs and VF disables hit commands the controller has fetched but not finished.
+        Assert.That(a.ResetsWithCommandsInFlight, Is.GreaterThan(10), a.ToText());
+        Assert.That(a.ReplayHint, Is.Null);
+        Assert.That(Run(50, 77, (_, s) => { if (s.Index == 10) throw new InvalidOperationException("x"); }, timed: true).ReplayHint,
+            Is.EqualTo("pcievirt fuzz --seed 77 --iterations 11 --timed"));
+    }
+
+    [Test]
+    public void Dma_from_a_vf_after_its_flr_is_a_violation()
+    {
+        long plantedAt = -1;
+        var r = Run(3000, 13, (f, s) =>
+        {
+            if (plantedAt >= 0 || s.Kind != FuzzStepKind.Flr || s.Lane == 0 || f.FunctionOf(f.Lanes[s.Lane]) is not { } vf) return;
+            // The FLR cleared Bus Master Enable, which the fabric checks first; with it set again (as a host does
+            // before its driver is back), a write left over from before the reset would reach the host.
+            vf.Config.Write(PciRegs.Command, 2, 0x4);
+            vf.Upstream!.MemoryWrite(vf.Bdf, f.Lanes[s.Lane].ScratchBase, [1, 2, 3, 4]);
+            plantedAt = s.Index;
+        });
+        Assert.That(plantedAt, Is.GreaterThanOrEqualTo(0));
+        var v = r.Violations.Single();
+        Assert.That((v.Step, v.Invariant), Is.EqualTo((plantedAt, FuzzInvariant.DmaAfterReset)), r.ToText());
+    }
+
+    [Test]
+    [CancelAfter(120_000)]
+    public void Ci_sized_timed_run_is_clean()
+    {
+        var r = Run(100_000, 20261126, timed: true);
+        Assert.That(r.ViolationCount, Is.Zero, r.ToText());
+        Assert.That(r.ResetsWithCommandsInFlight, Is.Positive);
     }
 
     [Test]

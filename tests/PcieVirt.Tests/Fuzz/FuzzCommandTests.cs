@@ -18,13 +18,14 @@ public class FuzzCommandTests
     [Test]
     public void Json_summary_has_the_documented_keys()
     {
-        var r = Pcievirt.Run("fuzz", "--iterations", "300", "--seed", "4", "--vfs", "2", "--json");
+        var r = Pcievirt.Run("fuzz", "--iterations", "300", "--seed", "4", "--vfs", "2", "--timed", "--json");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         using var doc = JsonDocument.Parse(r.Out);
         var root = doc.RootElement;
         Assert.That(root.GetProperty("iterations").GetInt64(), Is.EqualTo(300));
         Assert.That(root.GetProperty("seed").GetUInt64(), Is.EqualTo(4));
         Assert.That(root.GetProperty("vfs").GetInt32(), Is.EqualTo(2));
+        Assert.That(root.GetProperty("timed").GetBoolean(), Is.True);
         Assert.That(root.GetProperty("violations").GetInt64(), Is.Zero);
         Assert.That(root.GetProperty("steps_by_kind").EnumerateObject().Sum(p => p.Value.GetInt64()), Is.EqualTo(300));
         Assert.That(root.GetProperty("wall_seconds").ValueKind, Is.EqualTo(JsonValueKind.Number));
