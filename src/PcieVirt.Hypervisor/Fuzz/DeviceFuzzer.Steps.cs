@@ -274,7 +274,7 @@ public sealed partial class DeviceFuzzer
                 break;
             case 2: // the admin queue or the driver's I/O queue: only values out of range (the NVMe spec's invalid doorbell write)
                 qid = _rng.Below(2);
-                value = (uint)(qid == 0 ? 16 : 16) + (uint)_rng.Below(0x10000);
+                value = (uint)(qid == 0 ? d.AdminQueue!.SqEntries : d.IoQueues[0].SqEntries) + (uint)_rng.Below(0x10000);
                 break;
             case 3: // queues that do not exist
                 qid = 3 + _rng.Below(64);

@@ -71,7 +71,7 @@ public sealed class FuzzLane
     /// <summary>The LBA of slot <paramref name="slot"/>.</summary>
     public ulong Lba(int slot) => LbaBase + (ulong)slot;
 
-    /// <summary>The address of the fuzzer's own I/O queue pair (qid 2) or null.</summary>
+    /// <summary>The fuzzer's own I/O queue pair (qid 2), or null while the driver is down.</summary>
     internal NvmeQueuePair? FuzzQueue => Driver is { IoQueues.Count: >= 2 } d ? d.IoQueues[1] : null;
 
     /// <summary>True when <paramref name="address"/> (length <paramref name="length"/>) lies inside this function's region.</summary>

@@ -88,9 +88,11 @@ public sealed class FuzzResult
 {
     internal FuzzResult(ulong seed, int vfs, bool timed) { Seed = seed; Vfs = vfs; Timed = timed; }
 
+    /// <summary>The seed the steps were drawn from.</summary>
     public ulong Seed { get; }
     /// <summary>Whether the run used timed completions (<see cref="FuzzOptions.Timed"/>).</summary>
     public bool Timed { get; }
+    /// <summary>VFs fuzzed beside the PF.</summary>
     public int Vfs { get; }
     /// <summary>Steps run.</summary>
     public long Iterations { get; internal set; }
@@ -98,6 +100,7 @@ public sealed class FuzzResult
     public long[] StepsByKind { get; } = new long[Enum.GetValues<FuzzStepKind>().Length];
     /// <summary>Violations found (all of them, of which the first <see cref="FuzzOptions.MaxViolationsKept"/> are listed).</summary>
     public long ViolationCount { get; internal set; }
+    /// <summary>The first violations, in step order.</summary>
     public List<FuzzViolation> Violations { get; } = [];
     /// <summary>IOMMU faults recorded (refused DMA and interrupt requests: expected, not violations).</summary>
     public long IommuFaults { get; internal set; }
@@ -199,8 +202,10 @@ public sealed class SplitMix64(ulong seed)
 
     /// <summary>Uniform in [0, <paramref name="n"/>) (n &gt; 0; the modulo bias is irrelevant here).</summary>
     public int Below(int n) => (int)(Next() % (ulong)n);
+    /// <summary>32 random bits.</summary>
     public uint U32() => (uint)(Next() >> 32);
     /// <summary>True with probability 1/<paramref name="n"/>.</summary>
     public bool OneIn(int n) => Below(n) == 0;
+    /// <summary>One of <paramref name="items"/>, uniformly.</summary>
     public T Pick<T>(ReadOnlySpan<T> items) => items[Below(items.Length)];
 }
