@@ -60,8 +60,9 @@ public static class FuzzCommand
         {
             fuzzer = new DeviceFuzzer(model, args.Options, loggerFactory);
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or PcieVirt.Devices.Driver.NvmeDriverException)
         {
+            // The model has no RAID controller with SR-IOV, or its functions cannot be brought up to start with.
             stderr.WriteLine($"pcievirt fuzz: {e.Message}");
             return 1;
         }

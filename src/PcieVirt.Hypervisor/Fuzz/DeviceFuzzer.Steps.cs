@@ -588,8 +588,7 @@ public sealed partial class DeviceFuzzer
 
     void ValidIo(FuzzLane l)
     {
-        if (l.Dirty && !EnsureUp(l)) return;
-        if (!l.Dirty && !Healthy(l) && (l.Dirty = true) && !EnsureUp(l)) return;
+        if (!EnsureUp(l)) return;
         if (l.Driver is not { } d || l.Nsid == 0 || !d.Namespaces.ContainsKey(l.Nsid)) return;
         int bs = l.BlockSize;
         int max = Math.Max(1, Math.Min(8, _io.Length / bs));
