@@ -30,7 +30,7 @@ public static class Program
 
         string command = parsed.Rest[0];
         string[] rest = [.. parsed.Rest.Skip(1)];
-        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench" or "explain"))
+        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench" or "explain" or "fuzz"))
         {
             stderr.WriteLine($"pcievirt: unknown command '{command}'\n{Usage}");
             return 2;
@@ -82,6 +82,17 @@ public static class Program
             }
         }
 
+        FuzzArguments? fuzz = null;
+        if (command == "fuzz")
+        {
+            (fuzz, string? fuzzError) = FuzzArguments.Parse(rest);
+            if (fuzz is null)
+            {
+                stderr.WriteLine($"pcievirt fuzz: {fuzzError}\n{FuzzArguments.Usage}");
+                return 2;
+            }
+        }
+
         var trace = traceOut is null ? null : new SessionTrace();
         var loggerFactory = LoggerFactory.Create(b =>
         {
@@ -114,6 +125,7 @@ public static class Program
         {
             "demo" => Demo.Run(session, stdout),
             "bench" => BenchCommand.Run(session.System.Model, bench!, stdout, stderr),
+            "fuzz" => FuzzCommand.Run(session.System.Model, fuzz!, stdout, stderr, loggerFactory),
             "io" => session.Execute([command, .. rest]),
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
@@ -179,6 +191,10 @@ public static class Program
                                     the same workload through bare metal, an assigned VF, the paravirtual
                                     ring and the emulated controller, side by side (latency, IOPS, exits,
                                     host CPU per I/O, latency breakdown)
+          fuzz --iterations N --seed S [--vfs N] [--timed] [--stop-on-violation] [--json]
+                                    seeded fuzzing of the RAID controller PF and its VFs behind an IOMMU (config,
+                                    MMIO, doorbells, MSI-X, malformed queue entries, PRP lists, FLR, VF enable)
+                                    with invariants checked after every step; prints violations and a replay line
 
         Options:
           --model FILE              platform model (JSON, see devicemodels/README.md); default: the embedded default.json
