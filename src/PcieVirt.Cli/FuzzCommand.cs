@@ -67,7 +67,9 @@ public static class FuzzCommand
             return 1;
         }
         var clock = Stopwatch.StartNew(); // wall time of the run, reported only (the model never sees it)
-        var result = fuzzer.Run();
+        FuzzResult result;
+        using (var progress = ProgressBar.ForConsole(stderr, "fuzz", args.Options.Iterations))
+            result = fuzzer.Run(progress.Report);
         double seconds = clock.Elapsed.TotalSeconds;
         if (args.Json) stdout.WriteLine(result.ToJson(seconds));
         else

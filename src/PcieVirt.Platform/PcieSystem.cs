@@ -33,7 +33,7 @@ public sealed class PcieSystem
     public static PcieSystem Build(PlatformModel model, ILoggerFactory? loggerFactory = null)
     {
         loggerFactory ??= NullLoggerFactory.Instance;
-        var builder = new HostBuilder(loggerFactory);
+        var builder = new HostBuilder(loggerFactory, model.BaseDirectory);
         var hosts = new List<HostSystem>();
         foreach (var h in model.Hosts)
         {
@@ -53,7 +53,7 @@ public sealed class PcieSystem
         MultiRootSystem? multiRoot = null;
         if (model.MultiRoot is { } mr)
         {
-            try { multiRoot = new MultiRootBuilder(loggerFactory).Build(mr, hosts); }
+            try { multiRoot = new MultiRootBuilder(loggerFactory, model.BaseDirectory).Build(mr, hosts); }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {
                 throw new PlatformBuildException($"{model.SourceName}: {mr.Path}: {e.Message}", e);

@@ -11,7 +11,7 @@ namespace PcieVirt.Platform.Building;
 /// what real devices commonly expose (PM, MSI, PCIe, MSI-X in the legacy list; AER, ACS, ARI, DSN,
 /// SR-IOV in the extended list), which is also what lspci users expect to see.
 /// </summary>
-internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
+internal sealed class FunctionFactory(ILoggerFactory loggerFactory, string? baseDirectory = null)
 {
     readonly ILogger _log = loggerFactory.CreateLogger("PcieVirt.Platform");
 
@@ -80,7 +80,7 @@ internal sealed class FunctionFactory(ILoggerFactory loggerFactory)
     RaidControllerFunction RaidController(FunctionModel m, ILogger logger)
     {
         var errors = new List<string>();
-        var config = RaidControllerSettings.Parse(m.Settings, m.Path, errors);
+        var config = RaidControllerSettings.Parse(m.Settings, m.Path, errors, baseDirectory);
         if (m.Bar(0) is not { } bar0 || bar0.Kind is not (BarKind.Memory64 or BarKind.Memory32))
             errors.Add($"{m.Path}.bars: a raid-controller needs a memory BAR0 for its NVMe registers");
         var iov = m.Capabilities.Sriov;

@@ -8,9 +8,9 @@ using PcieVirt.Platform.Model;
 namespace PcieVirt.Platform.Building;
 
 /// <summary>Builds one host's root complex and everything below it from its model.</summary>
-internal sealed class HostBuilder(ILoggerFactory loggerFactory)
+internal sealed class HostBuilder(ILoggerFactory loggerFactory, string? baseDirectory = null)
 {
-    readonly FunctionFactory _functions = new(loggerFactory);
+    readonly FunctionFactory _functions = new(loggerFactory, baseDirectory);
 
     public RootComplex Build(HostModel host)
     {

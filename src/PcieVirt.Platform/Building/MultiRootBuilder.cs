@@ -12,9 +12,9 @@ namespace PcieVirt.Platform.Building;
 /// Builds the <c>multiRoot</c> section on top of the hosts already built: the manager's root complex
 /// (VH0), the MRA switch linked to the named root ports, and the MRA devices.
 /// </summary>
-internal sealed class MultiRootBuilder(ILoggerFactory loggerFactory)
+internal sealed class MultiRootBuilder(ILoggerFactory loggerFactory, string? baseDirectory = null)
 {
-    readonly FunctionFactory _functions = new(loggerFactory);
+    readonly FunctionFactory _functions = new(loggerFactory, baseDirectory);
 
     /// <summary>Options of the manager's root complex: its own small address map (it is a separate machine).</summary>
     static RootComplexOptions ManagementOptions => new()
@@ -54,7 +54,7 @@ internal sealed class MultiRootBuilder(ILoggerFactory loggerFactory)
             if (dm.DeviceKind == RaidControllerSettings.DeviceKind)
             {
                 var errors = new List<string>();
-                var config = RaidControllerSettings.Parse(dm.Settings, $"{dm.Path}.settings", errors);
+                var config = RaidControllerSettings.Parse(dm.Settings, $"{dm.Path}.settings", errors, baseDirectory);
                 if (config is null || errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
                 try { raid = new RaidControllerDevice(config with { PhysicalFunctions = dm.PhysicalFunctions.Count }, loggerFactory); }
                 catch (ArgumentException e) { throw new ArgumentException($"{dm.Path}.settings: {e.Message}", e); }

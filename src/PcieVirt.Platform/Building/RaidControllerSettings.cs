@@ -22,7 +22,7 @@ internal static class RaidControllerSettings
     static readonly string[] KnownQosVf = ["vf", "iops", "bw", "weight"];
 
     /// <summary>The controller configuration, or <paramref name="errors"/> naming each bad member.</summary>
-    public static RaidControllerConfig? Parse(JsonElement? settings, string path, List<string> errors)
+    public static RaidControllerConfig? Parse(JsonElement? settings, string path, List<string> errors, string? baseDirectory = null)
     {
         string at = path + ".settings";
         int count = 0;
@@ -119,7 +119,8 @@ internal static class RaidControllerSettings
                 BlockSize = blockSize,
                 // An image file: the given size creates or checks it; without one the file's own size counts.
                 CapacityBytes = images is null || sizeGiven ? size : 0,
-                ImagePath = images?[i],
+                // A relative image path is relative to the model file, not to wherever the tool was started.
+                ImagePath = images is null ? null : baseDirectory is null || Path.IsPathRooted(images[i]) ? images[i] : Path.Combine(baseDirectory, images[i]),
             };
         return new RaidControllerConfig
         {

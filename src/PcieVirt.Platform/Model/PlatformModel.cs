@@ -22,6 +22,8 @@ public sealed record PlatformModel
     /// absent. Names and ranges are checked by the timing model (PcieVirt.Hypervisor).
     /// </summary>
     public IReadOnlyList<TimingSetting> Timing { get; init; } = [];
+    /// <summary>Directory of the model file (relative paths in it, such as drive images, are taken from here); null for models not read from a file.</summary>
+    public string? BaseDirectory { get; init; }
     /// <summary>The multi-root section (an MRA switch shared by the hosts), or null.</summary>
     public MultiRootModel? MultiRoot { get; init; }
 
@@ -54,7 +56,9 @@ public sealed record PlatformModel
             Log.ModelInvalid(log, path, 1, error.ToString());
             return new PlatformModelResult(path, null, [error]);
         }
-        return ParseUtf8(bytes, path, log);
+        var result = ParseUtf8(bytes, path, log);
+        if (result.Model is { } m) result = new PlatformModelResult(path, m with { BaseDirectory = Path.GetDirectoryName(Path.GetFullPath(path)) }, []);
+        return result;
     }
 
     /// <summary>The built-in default platform (devicemodels/default.json, embedded in this assembly).</summary>

@@ -60,6 +60,27 @@ public class RaidControllerSettingsTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Test]
+    public void RelativeImagePaths_AreTakenFromTheModelFilesDirectory_NotTheWorkingDirectory()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"pcievirt-images-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(dir, "disks"));
+        try
+        {
+            string model = Path.Combine(dir, "model.json");
+            File.WriteAllText(model, DefaultModelJson.WithRaidSettings("{ \"driveSize\": \"1M\", \"images\": [\"disks/a.img\", \"disks/b.img\"] }"));
+            var r = PlatformModel.Load(model);
+            Assert.That(r.Success, Is.True, string.Join("\n", r.Errors));
+            var s = PcieSystem.Build(r.Model!);
+            var d = s.Hosts[0].RaidControllers().Single().Device;
+            Assert.That(d.Engine.ListDrives().Select(x => x.ImagePath),
+                Is.EqualTo(new[] { Path.Combine(dir, "disks/a.img"), Path.Combine(dir, "disks/b.img") }));
+            Assert.That(File.Exists(Path.Combine(dir, "disks", "a.img")), Is.True);
+            d.Dispose();
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [TestCase("{ \"drives\": 0 }", "settings.drives: 0 drives")]
     [TestCase("{ \"drives\": \"many\" }", "settings.drives:")]
     [TestCase("{ \"driveKind\": \"tape\" }", "settings.driveKind: expected")]
