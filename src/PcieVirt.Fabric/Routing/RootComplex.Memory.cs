@@ -164,8 +164,7 @@ public sealed partial class RootComplex
     internal DmaMapStatus UpstreamMapForWrite(FunctionSlot from, Bdf requester, ulong address, int length, out Span<byte> memory)
     {
         // Fast path (see Upstream): plain RAM, way up clear, no IOMMU; a failed map touches nothing.
-        if (FastPathClear(from, address, length) && !InterruptController.IsMsiAddress(address) && !Mmio32.Contains(address)
-            && !Mmio64.Contains(address) && HostMemory.TryMapForWrite(address, length, out memory))
+        if (FastRamPath(from, address, length) && HostMemory.TryMapForWrite(address, length, out memory))
         {
             TraceUpstream(requester, address, length, write: true, "host memory");
             return DmaMapStatus.Mapped;
@@ -178,8 +177,7 @@ public sealed partial class RootComplex
 
     internal DmaMapStatus UpstreamMapForRead(FunctionSlot from, Bdf requester, ulong address, int length, out ReadOnlySpan<byte> memory)
     {
-        if (FastPathClear(from, address, length) && !InterruptController.IsMsiAddress(address) && !Mmio32.Contains(address)
-            && !Mmio64.Contains(address) && HostMemory.TryMapForRead(address, length, out memory))
+        if (FastRamPath(from, address, length) && HostMemory.TryMapForRead(address, length, out memory))
         {
             TraceUpstream(requester, address, length, write: false, "host memory");
             return DmaMapStatus.Mapped;
@@ -269,6 +267,10 @@ public sealed partial class RootComplex
     /// True when a request of <paramref name="length"/> bytes from <paramref name="from"/> reaches the root
     /// complex with every check passed and no IOMMU to consult: what the fast paths start from.
     /// </summary>
+    // The fast path for a RAM access: the way up is clear, and the address is neither the MSI range nor MMIO.
+    bool FastRamPath(FunctionSlot from, ulong address, int length) =>
+        FastPathClear(from, address, length) && !InterruptController.IsMsiAddress(address) && !Mmio32.Contains(address) && !Mmio64.Contains(address);
+
     bool FastPathClear(FunctionSlot from, ulong address, int length) =>
         Iommu == null && from.IsUpstreamPathClear(_generation, address) && IsWellFormed(address, length);
 

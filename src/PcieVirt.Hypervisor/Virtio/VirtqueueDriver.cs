@@ -165,17 +165,7 @@ public sealed class VirtqueueDriver
         _chainLength[head] = 0;
     }
 
-    ushort ReadU16(ulong gpa)
-    {
-        Span<byte> b = stackalloc byte[2];
-        _memory.Read(gpa, b);
-        return BinaryPrimitives.ReadUInt16LittleEndian(b);
-    }
+    ushort ReadU16(ulong gpa) => _memory.ReadU16(gpa);
 
-    void WriteU16(ulong gpa, ushort value)
-    {
-        Span<byte> b = stackalloc byte[2];
-        BinaryPrimitives.WriteUInt16LittleEndian(b, value);
-        _memory.Write(gpa, b);
-    }
+    void WriteU16(ulong gpa, ushort value) => _memory.WriteU16(gpa, value);
 }
