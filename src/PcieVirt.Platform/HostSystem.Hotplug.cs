@@ -18,10 +18,13 @@ public sealed partial class HostSystem
         if (Enumeration is not { } before) throw new InvalidOperationException($"{Name}: enumerate the host before rescanning a slot");
         var slot = new FirmwareEnumerator(RootComplex, null, _log).RescanSlot(port);
         RootComplex.Read(new PciAddress(RootComplex.Segment, port), PciRegs.PrimaryBus, 4, out uint buses);
-        var merged = before.WithSlot(slot, (int)(buses >> 8) & 0xFF, (int)(buses >> 16) & 0xFF);
+        int first = (int)(buses >> 8) & 0xFF, last = (int)(buses >> 16) & 0xFF;
+        var merged = before.WithSlot(slot, first, last);
         Enumeration = merged;
         _resources = BuildResources(merged);
-        OnEnumerated(merged);
+        FindSriovPfs(merged);
+        // The OS initialises SR-IOV on the slot's new PFs only; its other PFs keep their VFs running.
+        OsBoot = Os.RescanBuses(first, last);
         foreach (var f in slot.Failures) Building.Log.EnumerationFailure(_log, Name, f.ToString());
         return slot;
     }

@@ -129,7 +129,7 @@ public sealed class FirmwareEnumerator
     AddressRange ReadMemoryWindow(Bdf bridge)
     {
         // Memory Base/Limit hold address bits 31:20 (§7.5.1.3.8); base above limit = window off.
-        uint v = Rd(bridge, 0x20, 4);
+        uint v = Rd(bridge, PciRegs.MemoryBase, 4);
         ulong @base = (ulong)(v & 0xFFF0) << 16, limit = (ulong)((v >> 16) & 0xFFF0) << 16 | 0xF_FFFF;
         return @base > limit ? AddressRange.None : new AddressRange(@base, limit - @base + 1);
     }
@@ -137,9 +137,9 @@ public sealed class FirmwareEnumerator
     AddressRange ReadPrefetchableWindow(Bdf bridge)
     {
         // Prefetchable Base/Limit bits 31:20 plus the Upper 32 Bits registers for a 64-bit window (§7.5.1.3.9).
-        uint v = Rd(bridge, 0x24, 4);
+        uint v = Rd(bridge, PciRegs.PrefetchableBase, 4);
         bool is64 = (v & 0xF) == 1;
-        ulong baseHi = is64 ? Rd(bridge, 0x28, 4) : 0, limitHi = is64 ? Rd(bridge, 0x2C, 4) : 0;
+        ulong baseHi = is64 ? Rd(bridge, PciRegs.PrefetchableBaseUpper, 4) : 0, limitHi = is64 ? Rd(bridge, PciRegs.PrefetchableLimitUpper, 4) : 0;
         ulong @base = baseHi << 32 | (ulong)(v & 0xFFF0) << 16;
         ulong limit = limitHi << 32 | (ulong)((v >> 16) & 0xFFF0) << 16 | 0xF_FFFF;
         return @base > limit ? AddressRange.None : new AddressRange(@base, limit - @base + 1);

@@ -5,6 +5,7 @@ using PcieVirt.Hypervisor.Sim;
 using PcieVirt.Hypervisor.Timing;
 using PcieVirt.Hypervisor.Vmm;
 using PcieVirt.Pci;
+using PcieVirt.Pci.Config;
 using PcieVirt.Platform;
 using PcieVirt.Platform.Model;
 
@@ -23,6 +24,7 @@ public sealed record FailoverOptions
     /// Time from the failure until MR-PCIM acts: a modelled heartbeat timeout (the manager's own policy;
     /// no specification fixes it).
     /// </summary>
+    /// <summary>Phase durations: detection, MR-PCIM move, slot rescan (with its 100 ms wait), host B bring-up.</summary>
     public ulong DetectNs { get; init; } = 1_000_000;
     /// <summary>The timing model's parameters.</summary>
     public TimingParameters Timing { get; init; } = new();
@@ -35,9 +37,13 @@ public sealed record FailoverOptions
 /// <summary>What the failover scenario did and measured (virtual times in ns).</summary>
 public sealed record FailoverResult
 {
+    /// <summary>The host that fails.</summary>
     public required string HostA { get; init; }
+    /// <summary>The host that takes over.</summary>
     public required string HostB { get; init; }
+    /// <summary>The PF MR-PCIM moved.</summary>
     public required string MovedPf { get; init; }
+    /// <summary>The volume written and read back.</summary>
     public required string Volume { get; init; }
     /// <summary>Where the PF answers in host B after the move.</summary>
     public required string NewAddress { get; init; }
@@ -60,6 +66,7 @@ public sealed record FailoverResult
     public int Verified { get; init; }
     /// <summary>Reads on host B that failed.</summary>
     public int ReadErrors { get; init; }
+    /// <summary>Virtual time of the failure (host A's clock).</summary>
     public ulong FailureAtNs { get; init; }
     public ulong DetectNs { get; init; }
     public ulong MoveNs { get; init; }
@@ -266,8 +273,13 @@ public static class FailoverScenario
             if (host.RootComplex.FindFunction(a.Bdf) is not { } f) continue;
             // Direct register reads: the host's bookkeeping, not requests that would count as rescan traffic.
             var regs = new uint[9];
-            for (int i = 0; i < 6; i++) regs[i] = f.Config.Read32(0x10 + 4 * i);
-            if (f.IsBridge) { regs[6] = f.Config.Read32(0x20); regs[7] = f.Config.Read32(0x24); regs[8] = f.Config.Read32(0x18); }
+            for (int i = 0; i < 6; i++) regs[i] = f.Config.Read32(PciRegs.Bar0 + 4 * i);
+            if (f.IsBridge)
+            {
+                regs[6] = f.Config.Read32(PciRegs.MemoryBase);
+                regs[7] = f.Config.Read32(PciRegs.PrefetchableBase);
+                regs[8] = f.Config.Read32(PciRegs.PrimaryBus);
+            }
             result[a] = regs;
         }
         return result;

@@ -106,7 +106,12 @@ public class HostFailureAndSlotRescanTests
         var pf0 = Pf(s, "mraid-pf0");
         Assert.That(pf0.Config.Read32(PciRegs.Bar0), Is.EqualTo(0x4u), "reset by the move: unassigned");
 
+        var versions = hostB.RootComplex.AttachedFunctions.Where(f => f != port.Function && f != pf0).ToDictionary(f => f, f => f.Config.Version);
+
         var report = hostB.RescanSlot(port.Function.Bdf);
+
+        // Not one configuration write reached a function outside the slot (the port itself may get ARI Forwarding Enable).
+        foreach (var (f, v) in versions) Assert.That(f.Config.Version, Is.EqualTo(v), $"{f.Name} was written during the slot rescan");
 
         Assert.That(report.Succeeded, report.ToString());
         Assert.That(report.Functions.Select(f => f.Address.Bdf), Is.EqualTo(new[] { pf0.Bdf }));
