@@ -30,7 +30,7 @@ public static class Program
 
         string command = parsed.Rest[0];
         string[] rest = [.. parsed.Rest.Skip(1)];
-        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench" or "explain" or "fuzz"))
+        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench" or "explain" or "fuzz" or "failover"))
         {
             stderr.WriteLine($"pcievirt: unknown command '{command}'\n{Usage}");
             return 2;
@@ -93,6 +93,24 @@ public static class Program
             }
         }
 
+        FailoverArguments? failover = null;
+        string? modelPath = parsed.ModelPath;
+        if (command == "failover")
+        {
+            (failover, string? failoverError) = FailoverArguments.Parse(rest);
+            if (failover is null)
+            {
+                stderr.WriteLine($"pcievirt failover: {failoverError}\n{FailoverArguments.Usage}");
+                return 2;
+            }
+            modelPath ??= FailoverArguments.FindDefaultModel();
+            if (modelPath is null)
+            {
+                stderr.WriteLine($"pcievirt failover: {FailoverArguments.DefaultModel} not found; give --model FILE");
+                return 2;
+            }
+        }
+
         var trace = traceOut is null ? null : new SessionTrace();
         var loggerFactory = LoggerFactory.Create(b =>
         {
@@ -108,7 +126,7 @@ public static class Program
                 b.AddFilter<SessionTrace>(RootComplex.TlpLogCategory, LogLevel.Trace);
             }
         });
-        using var session = Session.Open(parsed.ModelPath, loggerFactory, stdout, stderr);
+        using var session = Session.Open(modelPath, loggerFactory, stdout, stderr);
         if (session is null) return 1;
         if (trace != null)
         {
@@ -126,6 +144,7 @@ public static class Program
             "demo" => Demo.Run(session, stdout),
             "bench" => BenchCommand.Run(session.System.Model, bench!, stdout, stderr),
             "fuzz" => FuzzCommand.Run(session.System.Model, fuzz!, stdout, stderr, loggerFactory),
+            "failover" => FailoverCommand.Run(session.System.Model, failover!, stdout, stderr),
             "io" => session.Execute([command, .. rest]),
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
@@ -195,6 +214,10 @@ public static class Program
                                     seeded fuzzing of the RAID controller PF and its VFs behind an IOMMU (config,
                                     MMIO, doorbells, MSI-X, malformed queue entries, PRP lists, FLR, VF enable)
                                     with invariants checked after every step; prints violations and a replay line
+          failover --ops N --seed S [--iodepth N] [--json] [--trace-out FILE.json]
+                                    MR-IOV failover (default model devicemodels/mriov-2host.json): host A fails
+                                    mid-I/O, MR-PCIM moves its PF to host B, whose replacement guest reads every
+                                    unit back; written, acknowledged, lost (must be 0), failover time
 
         Options:
           --model FILE              platform model (JSON, see devicemodels/README.md); default: the embedded default.json

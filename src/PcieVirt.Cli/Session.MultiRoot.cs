@@ -143,8 +143,8 @@ public sealed partial class Session
         }
         if (old is { } b) ReportHotPlug(b.Vh, b.VirtualPort, "hot-remove");
         ReportHotPlug(now.Vh, now.VirtualPort, "hot-add");
-        Rescan(old?.Vh);
-        Rescan(now.Vh);
+        if (old is { } ob) Rescan(ob.Vh, ob.VirtualPort);
+        Rescan(now.Vh, now.VirtualPort);
         var pf = found.Device.Device.PhysicalFunctions[found.Pf];
         _out.WriteLine($"{pfName} now at {host.Name} {new PciAddress(host.RootComplex.Segment, pf.Bdf)}");
         return 0;
@@ -160,12 +160,15 @@ public sealed partial class Session
             + $"PresDet{((slotStatus & 0x40) != 0 ? "+" : "-")} PresDetChg{((slotStatus & 0x8) != 0 ? "+" : "-")} DLLStateChg{((slotStatus & 0x100) != 0 ? "+" : "-")}");
     }
 
-    void Rescan(VirtualHierarchy? vh)
+    void Rescan(VirtualHierarchy vh, int vport)
     {
-        if (vh == null || System.Hosts.FirstOrDefault(h => h.RootComplex == vh.RootComplex) is not { } host) return;
-        // Stand-in for the OS's hot-plug handling: the host's firmware-style enumeration runs again.
-        var r = host.Enumerate();
-        _out.WriteLine($"{host.Name}: rescan: {r.Functions.Count} functions, {r.Failures.Count} failures");
+        if (System.Hosts.FirstOrDefault(h => h.RootComplex == vh.RootComplex) is not { } host) return;
+        // What the OS's hot-plug driver does on a slot event: rescan that slot only, so every other
+        // function keeps its bus numbers and BARs; a hot-added PF gets BARs from the window firmware reserved.
+        var port = vh.VirtualDownstreamPorts[vport].Function.Bdf;
+        var r = host.RescanSlot(port);
+        _out.WriteLine($"{host.Name}: slot rescan below {port}: {r.Functions.Count} functions, {r.Failures.Count} failures");
+        foreach (var f in r.Failures) _out.WriteLine($"  {f}");
     }
 
     int MrBind(MultiRootSystem mr, string[] a)
@@ -179,7 +182,7 @@ public sealed partial class Session
         if (!r.IsSuccess) { _err.WriteLine($"mrpcim: {r.Error}"); return 1; }
         var vh = mr.Switch.FindVh(vcs)!;
         ReportHotPlug(vh, vppb, "hot-add");
-        Rescan(vh);
+        Rescan(vh, vppb);
         return 0;
     }
 
@@ -194,7 +197,7 @@ public sealed partial class Session
         if (!r.IsSuccess) { _err.WriteLine($"mrpcim: {r.Error}"); return 1; }
         var vh = mr.Switch.FindVh(vcs)!;
         ReportHotPlug(vh, vppb, "hot-remove");
-        Rescan(vh);
+        Rescan(vh, vppb);
         return 0;
     }
 }

@@ -96,4 +96,18 @@ internal static partial class Log
     [LoggerMessage(EventId = 1304, Level = LogLevel.Debug,
         Message = "Config {Operation} to {Target} offset 0x{Offset:x3} width {Width}: Configuration Request Retry Status (VF not ready until t={ReadyAt} ns, now t={Now} ns; §9.3.3.3.1){Visibility}")]
     public static partial void ConfigRequestRetry(ILogger logger, string operation, Bdf target, int offset, int width, ulong readyAt, ulong now, string visibility);
+
+    // --- host failure (category PcieVirt.Fabric) ---
+
+    [LoggerMessage(EventId = 1320, Level = LogLevel.Warning,
+        Message = "{RootComplex} failed at t={Now} ns: it issues no more requests; requests towards it complete UR or are dropped")]
+    public static partial void RootComplexFailed(ILogger logger, string rootComplex, ulong now);
+
+    [LoggerMessage(EventId = 1321, Level = LogLevel.Debug,
+        Message = "{RootComplex} is failed: {Kind} from {Requester} at 0x{Address:x} refused")]
+    public static partial void RefusedByFailedHost(ILogger logger, string rootComplex, string kind, Bdf requester, ulong address);
+
+    [LoggerMessage(EventId = 1322, Level = LogLevel.Information,
+        Message = "{RootComplex}: slot rescan below {Port} found {Functions} functions, {Failures} failures")]
+    public static partial void SlotRescanned(ILogger logger, string rootComplex, Bdf port, int functions, int failures);
 }

@@ -76,6 +76,19 @@ public sealed class EnumerationReport
     public int LastBus { get; }
     public bool Succeeded => Failures.Count == 0;
 
+    /// <summary>
+    /// This report with the functions and BARs on buses <paramref name="firstBus"/>..<paramref name="lastBus"/>
+    /// (a hot-plug slot) replaced by what a slot rescan found there; everything else is kept as it was.
+    /// </summary>
+    public EnumerationReport WithSlot(EnumerationReport slot, int firstBus, int lastBus)
+    {
+        bool InSlot(PciAddress a) => a.Bdf.Bus >= firstBus && a.Bdf.Bus <= lastBus;
+        var functions = Functions.Where(f => !InSlot(f.Address)).Concat(slot.Functions).OrderBy(f => f.Address).ToList();
+        var bars = Bars.Where(b => !InSlot(b.Address)).Concat(slot.Bars)
+            .OrderBy(b => b.Address).ThenBy(b => b.ConfigOffset).ToList();
+        return new EnumerationReport(functions, Bridges, bars, [.. Failures, .. slot.Failures], LastBus);
+    }
+
     public override string ToString()
     {
         var sb = new StringBuilder();

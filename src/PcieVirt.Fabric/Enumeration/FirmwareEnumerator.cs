@@ -69,6 +69,82 @@ public sealed class FirmwareEnumerator
         return report;
     }
 
+    /// <summary>
+    /// Slot-level rescan after a hot-add below downstream port <paramref name="port"/> (§6.7.3; what an OS's
+    /// hot-plug driver does): scans the port's secondary bus inside the bus numbers the port already
+    /// holds, sizes the new functions' BARs and places them inside the memory windows the port already
+    /// has (reserved at boot, see <see cref="PciePort.MemoryReserve"/>), then enables their decoders.
+    /// Nothing outside the slot is written: the BARs, windows and bus numbers of every other function
+    /// stay where they are. The report lists only the slot's functions.
+    /// </summary>
+    public EnumerationReport RescanSlot(Bdf port)
+    {
+        _all = [];
+        _failures = [];
+        _order = 0;
+        int lastBus = _rc.StartBus;
+        try
+        {
+            var holder = new List<Node>();
+            var portNode = Probe(port, holder) ?? throw new InvalidOperationException($"no function at {port}");
+            _all.Clear(); // the port itself is not rescanned
+            if (!portNode.IsBridge) throw new InvalidOperationException($"{port} is not a bridge");
+            uint buses = Rd(port, PciRegs.PrimaryBus, 4);
+            int secondary = (int)(buses >> 8) & 0xFF, subordinate = (int)(buses >> 16) & 0xFF;
+            if (secondary == 0 || subordinate < secondary) throw new InvalidOperationException($"{port} has no bus numbers assigned");
+            portNode.Children = [];
+            lastBus = ScanBus(secondary, portNode, portNode.Children);
+            if (lastBus > subordinate)
+                Fail(portNode, $"the slot's functions need buses up to {lastBus:x2}, beyond the port's Subordinate Bus Number {subordinate:x2}");
+            foreach (var n in _all) SizeResources(n);
+            var mem = new List<Res>();
+            var pref = new List<Res>();
+            var prefWindow = ReadPrefetchableWindow(port);
+            foreach (var n in _all)
+            {
+                if (n.IsBridge) Fail(n, "a bridge below a hot-plug slot is not placed by a slot rescan; its resources stay unassigned");
+                else
+                    foreach (var r in n.Own)
+                    {
+                        if (r.Kind == ResourceKind.Io) Fail(n, $"{r.Register}{r.Index}: no I/O window is reserved for hot-plug; left unassigned");
+                        else (r.Kind == ResourceKind.PrefetchableMemory && !prefWindow.IsEmpty ? pref : mem).Add(r);
+                    }
+            }
+            PlaceInAperture($"{port} memory window", ReadMemoryWindow(port), mem);
+            PlaceInAperture($"{port} prefetchable window", prefWindow, pref);
+            foreach (var n in _all)
+                if (!n.IsBridge) foreach (var r in n.Own) ProgramBar(r);
+            EnableDecoders();
+        }
+        catch (Exception ex)
+        {
+            _failures.Add(new EnumerationFailure(null, $"slot rescan aborted: {ex.Message}"));
+            Log.EnumerationAborted(_log, ex);
+        }
+        var report = BuildReport(lastBus);
+        Log.SlotRescanned(_log, _rc.Name, port, report.Functions.Count, report.Failures.Count);
+        return report;
+    }
+
+    AddressRange ReadMemoryWindow(Bdf bridge)
+    {
+        // Memory Base/Limit hold address bits 31:20 (§7.5.1.3.8); base above limit = window off.
+        uint v = Rd(bridge, PciRegs.MemoryBase, 4);
+        ulong @base = (ulong)(v & 0xFFF0) << 16, limit = (ulong)((v >> 16) & 0xFFF0) << 16 | 0xF_FFFF;
+        return @base > limit ? AddressRange.None : new AddressRange(@base, limit - @base + 1);
+    }
+
+    AddressRange ReadPrefetchableWindow(Bdf bridge)
+    {
+        // Prefetchable Base/Limit bits 31:20 plus the Upper 32 Bits registers for a 64-bit window (§7.5.1.3.9).
+        uint v = Rd(bridge, PciRegs.PrefetchableBase, 4);
+        bool is64 = (v & 0xF) == 1;
+        ulong baseHi = is64 ? Rd(bridge, PciRegs.PrefetchableBaseUpper, 4) : 0, limitHi = is64 ? Rd(bridge, PciRegs.PrefetchableLimitUpper, 4) : 0;
+        ulong @base = baseHi << 32 | (ulong)(v & 0xFFF0) << 16;
+        ulong limit = limitHi << 32 | (ulong)((v >> 16) & 0xFFF0) << 16 | 0xF_FFFF;
+        return @base > limit ? AddressRange.None : new AddressRange(@base, limit - @base + 1);
+    }
+
     // ---------------------------------------------------------------- discovery and bus numbers
 
     sealed class Node
@@ -476,9 +552,11 @@ public sealed class FirmwareEnumerator
             foreach (var r in items)
                 (r.Kind switch { ResourceKind.Io => io, ResourceKind.Memory => mem, _ => pref }).Add(r);
         }
+        var port = _rc.FindPort(bridge.Bdf);
         bridge.IoWindow = Pack(bridge, ResourceKind.Io, io, IoWindowGranularity);
-        bridge.MemWindow = Pack(bridge, ResourceKind.Memory, mem, MemoryWindowGranularity);
-        bridge.PrefWindow = Pack(bridge, ResourceKind.PrefetchableMemory, pref, MemoryWindowGranularity);
+        bridge.MemWindow = Reserve(bridge, ResourceKind.Memory, Pack(bridge, ResourceKind.Memory, mem, MemoryWindowGranularity), port?.MemoryReserve ?? 0);
+        bridge.PrefWindow = Reserve(bridge, ResourceKind.PrefetchableMemory,
+            Pack(bridge, ResourceKind.PrefetchableMemory, pref, MemoryWindowGranularity), port?.PrefetchableReserve ?? 0);
         if (bridge.IoWindow != null) parentItems.Add(bridge.IoWindow);
         if (bridge.MemWindow != null) parentItems.Add(bridge.MemWindow);
         if (bridge.PrefWindow != null) parentItems.Add(bridge.PrefWindow);
@@ -516,6 +594,22 @@ public sealed class FirmwareEnumerator
             Owner = bridge, Kind = kind, Size = size, Align = Math.Max(granularity, items[0].Align),
             Children = items, Order = _order++,
         };
+    }
+
+    /// <summary>
+    /// Grows (or creates) a hot-plug port's window to at least <paramref name="reserve"/> bytes, so a device
+    /// added later fits without moving anything else (what Linux's hpmemsize / hpmmioprefsize do).
+    /// </summary>
+    Res? Reserve(Node bridge, ResourceKind kind, Res? packed, ulong reserve)
+    {
+        if (reserve == 0) return packed;
+        ulong size = AlignUp(reserve, MemoryWindowGranularity);
+        if (packed != null)
+        {
+            packed.Size = Math.Max(packed.Size, size);
+            return packed;
+        }
+        return new Res { Owner = bridge, Kind = kind, Size = size, Align = MemoryWindowGranularity, Children = [], Order = _order++ };
     }
 
     static void SortForPlacement(List<Res> items) =>

@@ -21,6 +21,13 @@ public sealed record MraSwitchOptions
     public int VirtualDownstreamPorts { get; init; } = 4;
     /// <summary>Bus numbers firmware keeps free below each virtual downstream port for hot-added PFs and their VFs.</summary>
     public int BusReserve { get; init; } = 4;
+    /// <summary>
+    /// Non-prefetchable memory window firmware reserves below each host VH's virtual downstream port, so a
+    /// PF hot-added later gets its BARs (and VF BARs) there with a slot rescan, nothing else moving.
+    /// </summary>
+    public ulong MemoryReserve { get; init; } = 4UL << 20;
+    /// <summary>Prefetchable memory window reserved below each host VH's virtual downstream port (0 = none).</summary>
+    public ulong PrefetchableReserve { get; init; }
     /// <summary>Width of every link.</summary>
     public int LinkWidth { get; init; } = 8;
 }
@@ -191,6 +198,11 @@ public sealed class MraSwitch
     {
         var dsp = vh.VirtualSwitch.AddDownstreamPort(index, 0, NewPort($"{Name}.vh{vh.Id}.vdsp{index}", BridgePortKind.SwitchDownstreamPort, index));
         dsp.BusReserve = Options.BusReserve;
+        if (!vh.IsManagement)
+        {
+            dsp.MemoryReserve = Options.MemoryReserve;
+            dsp.PrefetchableReserve = Options.PrefetchableReserve;
+        }
         var tap = new VhLinkTap(vh, vh.HostLink, _tlpLog);
         dsp.SecondaryBus.Tap = tap;
         _portTaps[(vh, index)] = tap;

@@ -145,6 +145,13 @@ public sealed partial class RootComplex
 
     CompletionStatus ConfigAccess(int bus, int devFn, int reg, int width, bool write, uint data, out uint value)
     {
+        if (IsFailed)
+        {
+            // A failed host issues nothing; a caller still holding its accessor gets UR and all ones.
+            value = write ? data : AllOnes(width);
+            HostRequestsRefused++;
+            return CompletionStatus.UnsupportedRequest;
+        }
         ref ConfigRoute r = ref Route(bus);
         CompletionStatus status;
         var target = r.Slots[devFn];

@@ -36,7 +36,12 @@ public sealed partial class RootComplex
         int length = write ? writeData.Length : readData.Length;
         CompletionStatus status;
         FunctionSlot? target = null;
-        if (!IsWellFormed(address, length) || !(io ? Io.Contains(address, (ulong)length)
+        if (IsFailed)
+        {
+            HostRequestsRefused++;
+            status = CompletionStatus.UnsupportedRequest;
+        }
+        else if (!IsWellFormed(address, length) || !(io ? Io.Contains(address, (ulong)length)
                 : Mmio32.Contains(address, (ulong)length) || Mmio64.Contains(address, (ulong)length)))
         {
             // Not something this root complex forwards to PCI: it never becomes a TLP.
@@ -272,7 +277,7 @@ public sealed partial class RootComplex
         FastPathClear(from, address, length) && !InterruptController.IsMsiAddress(address) && !Mmio32.Contains(address) && !Mmio64.Contains(address);
 
     bool FastPathClear(FunctionSlot from, ulong address, int length) =>
-        Iommu == null && from.IsUpstreamPathClear(_generation, address) && IsWellFormed(address, length);
+        !IsFailed && Iommu == null && from.IsUpstreamPathClear(_generation, address) && IsWellFormed(address, length);
 
     void TraceUpstream(Bdf requester, ulong address, int length, bool write, string destination)
     {
@@ -299,6 +304,16 @@ public sealed partial class RootComplex
     {
         destination = "none";
         mappedAddress = 0;
+        if (IsFailed)
+        {
+            // The host is gone: a DMA read completes UR, a DMA write or MSI is dropped (both counted).
+            destination = "failed host";
+            if (write) UpstreamDroppedAfterFailure++;
+            else UpstreamRefusedAfterFailure++;
+            if (_log.IsEnabled(LogLevel.Debug))
+                Log.RefusedByFailedHost(_log, Name, InterruptController.IsMsiAddress(address) ? "MSI" : write ? "DMA write" : "DMA read", requester, address);
+            return CompletionStatus.UnsupportedRequest;
+        }
         // The checks of the way up, answered from the slot's cache when it is current (it equals the walk).
         if (from.IsUpstreamPathClear(_generation, address))
         {

@@ -36,6 +36,15 @@ public abstract class PciePort
         set => _busReserve = (uint)value <= 255 ? value : throw new ArgumentOutOfRangeException(nameof(value), "0..255");
     }
 
+    /// <summary>
+    /// Bytes of non-prefetchable memory window firmware reserves below this port beyond what it finds
+    /// (hot-plug: a device added later gets its BARs from here without moving anything else). 0 = none.
+    /// </summary>
+    public ulong MemoryReserve { get; set; }
+
+    /// <summary>Bytes of prefetchable memory window firmware reserves below this port (hot-plug). 0 = none.</summary>
+    public ulong PrefetchableReserve { get; set; }
+
     /// <summary>The switch connected below, if any.</summary>
     public PcieSwitch? Switch { get; private set; }
     /// <summary>The device connected below, if any.</summary>

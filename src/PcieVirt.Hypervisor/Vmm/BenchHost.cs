@@ -23,14 +23,20 @@ public sealed class BenchHost
     ulong _nextRam;
 
     BenchHost(PcieSystem system, TimingParameters timing, string? volume)
+        : this(system, system.Hosts[0], system.Hosts[0].RaidControllers().FirstOrDefault() ?? throw new InvalidOperationException("the model has no RAID controller"),
+            timing, volume, null)
+    {
+    }
+
+    BenchHost(PcieSystem system, HostSystem host, RaidControllerFunction pf, TimingParameters timing, string? volume, SimEngine? engine)
     {
         System = system;
-        Host = system.Hosts[0];
+        Host = host;
         RootComplex = Host.RootComplex;
-        Engine = new SimEngine(RootComplex.Clock);
+        Engine = engine ?? new SimEngine(RootComplex.Clock);
         Timing = timing;
         Posted = new PostedWriteQueue(Engine);
-        Pf = Host.RaidControllers().FirstOrDefault() ?? throw new InvalidOperationException("the model has no RAID controller");
+        Pf = pf;
         Device = Pf.Device;
         PfAddress = new PciAddress(RootComplex.Segment, Pf.Bdf);
         var chosen = volume is null
@@ -64,6 +70,14 @@ public sealed class BenchHost
         }
         return b;
     }
+
+    /// <summary>
+    /// A bench on any host of a booted system (multi-root: each host's hypervisor has its own) for the RAID
+    /// controller PF <paramref name="pf"/> that host now sees, on <paramref name="engine"/> (a new engine on the
+    /// host's clock when null).
+    /// </summary>
+    public static BenchHost ForHost(PcieSystem system, HostSystem host, RaidControllerFunction pf, TimingParameters timing, string? volume, SimEngine? engine = null) =>
+        new(system, host, pf, timing, volume, engine);
 
     public PcieSystem System { get; }
     public HostSystem Host { get; }
@@ -111,7 +125,7 @@ public sealed class BenchHost
     /// <summary>The host's PF driver (the hypervisor's or bare-metal OS's), initialised with <paramref name="ioQueueEntries"/>-entry I/O queue 1.</summary>
     public NvmeDriver PfDriver(ITimedHostBus bus, HostMemoryAllocator memory, int ioQueueEntries)
     {
-        var primary = Device.Primary;
+        var primary = Pf.Controller;
         var driver = new NvmeDriver(bus, memory, new NvmeDriverOptions
         {
             IoQueueEntries = ioQueueEntries,

@@ -116,6 +116,27 @@ public sealed class LinuxPciCore
         _pfs.Clear();
         _pfOrder.Clear();
         _vfs.Clear();
+        return Probe(null);
+    }
+
+    /// <summary>
+    /// After a hot-plug slot rescan: forgets the PFs and VFs the OS knew on buses <paramref name="firstBus"/>..<paramref name="lastBus"/>
+    /// and runs <c>sriov_init</c> on the SR-IOV PFs now found there, as Linux does for a hot-added device
+    /// only. PFs elsewhere are not touched (a full <see cref="Boot"/> would disable their VFs).
+    /// </summary>
+    public OsResult RescanBuses(int firstBus, int lastBus)
+    {
+        foreach (var pf in _pfOrder.Where(p => p.Address.Bdf.Bus >= firstBus && p.Address.Bdf.Bus <= lastBus).ToList())
+        {
+            _pfs.Remove(pf.Address);
+            _pfOrder.Remove(pf);
+        }
+        foreach (var a in _vfs.Keys.Where(a => a.Bdf.Bus >= firstBus && a.Bdf.Bus <= lastBus).ToList()) _vfs.Remove(a);
+        return Probe((firstBus, lastBus));
+    }
+
+    OsResult Probe((int First, int Last)? range)
+    {
         var bridges = new List<Bridge>();
         var endpoints = new List<(PciAddress Address, int Pcie)>();
         OsResult first = default;
@@ -134,7 +155,7 @@ public sealed class LinuxPciCore
                     bool ari = pcie != 0 && (Rd(a, pcie + PcieDevCtl2, 2) & AriForwardingEnable) != 0;
                     bridges.Add(new Bridge(a, (int)(buses >> 8) & 0xFF, (int)(buses >> 16) & 0xFF, ari));
                 }
-                else if (type == 0) endpoints.Add((a, pcie));
+                else if (type == 0 && (range is not { } only || a.Bdf.Bus >= only.First && a.Bdf.Bus <= only.Last)) endpoints.Add((a, pcie));
             }
         }
         catch (Exception e) when (e is NotReadyException or AccessFailedException)

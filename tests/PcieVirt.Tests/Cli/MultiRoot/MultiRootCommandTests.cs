@@ -63,6 +63,7 @@ public class MultiRootCommandTests
         Assert.That(lines, Does.Contain("0108"), "old slot: changed, card gone");
         Assert.That(lines, Does.Contain("0148"), "new slot: changed, card present");
         Assert.That(r.Out, Does.Contain("hot-remove at VH1 vport 0").And.Contain("hot-add at VH2 vport 1"));
+        Assert.That(r.Out, Does.Contain("host1: slot rescan below 03:01.0: 1 functions, 0 failures"), "only the slot is rescanned");
         int h0Start = Array.FindIndex(lines, l => l.StartsWith("00:01.0"));
         int h1Start = Array.FindIndex(lines, l => l.StartsWith("0001:00:01.0"));
         var host0 = lines[h0Start..h1Start];
