@@ -172,5 +172,11 @@ public static class PciExpressFields
             B(3, "Equalization 8.0 GT/s Phase 2 Successful", ROS, "Phase 2 succeeded.", vf: RsvdZ),
             B(4, "Equalization 8.0 GT/s Phase 3 Successful", ROS, "Phase 3 succeeded.", vf: RsvdZ),
             B(5, "Link Equalization Request 8.0 GT/s", RW1CS, "Hardware asks software to redo equalization.", Opt, vf: RsvdZ))),
+        Slot(R("Slot Capabilities 2", "SLTCAP2", 0x34, 4, "§7.5.3.21",
+            B(0, "In-Band PD Disable Supported", HwInit, "The port can stop using in-band presence detect and rely on the slot's out-of-band signal."))),
+        Slot(R("Slot Control 2", "SLTCTL2", 0x38, 2, "§7.5.3.22",
+            B(0, "In-Band PD Disable", RW, "Presence Detect State follows only the out-of-band presence signal.", Opt))),
+        Slot(R("Slot Status 2", "SLTSTA2", 0x3A, 2, "§7.5.3.23",
+            F(0, 15, "Reserved", RsvdZ, "No fields defined."))),
     ]);
 }
