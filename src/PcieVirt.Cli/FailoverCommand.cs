@@ -76,7 +76,9 @@ public static class FailoverCommand
         FailoverResult r;
         try
         {
-            r = FailoverScenario.Run(model, new FailoverOptions { Ops = args.Ops, Seed = args.Seed, IoDepth = args.Depth, Trace = trace });
+            // Prefill, the interrupted run and the read-back: about three passes over the units.
+            using var progress = ProgressBar.ForConsole(stderr, "failover", 3L * args.Ops);
+            r = FailoverScenario.Run(model, new FailoverOptions { Ops = args.Ops, Seed = args.Seed, IoDepth = args.Depth, Trace = trace, Progress = progress.Report });
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or PcieVirt.Devices.Driver.NvmeDriverException)
         {

@@ -65,6 +65,14 @@ internal sealed class FailoverGuest : ISimEventHandler
     /// <summary>Told (request index, submit time) when a request is submitted.</summary>
     public Action<int, ulong>? SubmittedRequest { get; set; }
 
+    /// <summary>Told the number of completions so far (this guest's plus <see cref="CompletionsBefore"/>), every 256.</summary>
+    public Action<long>? Progress { get; init; }
+    /// <summary>Completions an earlier guest of the same run already reported (so progress keeps counting up).</summary>
+    public long CompletionsBefore { get; init; }
+    /// <summary>Completions this guest reaped, plus <see cref="CompletionsBefore"/>.</summary>
+    public long CompletionsSoFar => CompletionsBefore + _completions;
+    long _completions;
+
     /// <summary>Runs <paramref name="requests"/> in order, starting now.</summary>
     public void Run(IReadOnlyList<GuestRequest> requests)
     {
@@ -100,6 +108,7 @@ internal sealed class FailoverGuest : ISimEventHandler
         while (_fe.TryReap(_cpu, out int slot, out bool ok))
         {
             _cpu.Spend(IoComponent.GuestStack, _t[TimingParameter.OsIoComplete]);
+            if ((++_completions & 0xFF) == 0) Progress?.Invoke(CompletionsSoFar);
             int index = _requestOfSlot[slot];
             ReadOnlyMemory<byte>? data = null;
             if (!_requests[index].Write && ok)

@@ -32,6 +32,8 @@ public sealed record FailoverOptions
     public string? Volume { get; init; }
     /// <summary>Records the phases and every guest I/O when set (for trace files).</summary>
     public EventTrace? Trace { get; init; }
+    /// <summary>Told the number of guest completions so far (for a progress bar), every 256.</summary>
+    public Action<long>? Progress { get; init; }
 }
 
 /// <summary>What the failover scenario did and measured (virtual times in ns).</summary>
@@ -128,7 +130,7 @@ public static class FailoverScenario
         // ---- host A: its hypervisor, the guest, the prefill (old data), the run the failure interrupts.
         var a = BenchHost.ForHost(system, hostA, pfA, o.Timing, volume);
         var guestA = VfGuestBringUp.Start(a, pfIndex, vfNumber, "vm-a", o.IoDepth);
-        var ioA = new FailoverGuest(a.Engine, guestA.Cpu, guestA.Frontend, o.Timing, o.IoDepth, o.Seed);
+        var ioA = new FailoverGuest(a.Engine, guestA.Cpu, guestA.Frontend, o.Timing, o.IoDepth, o.Seed) { Progress = o.Progress };
         ulong units = ioA.Units;
         if ((ulong)o.Ops > units) throw new ArgumentOutOfRangeException(nameof(o), $"ops {o.Ops} exceed the volume's {units} 4 KiB units");
         var order = Enumerable.Range(0, o.Ops).ToArray();
@@ -220,7 +222,7 @@ public static class FailoverScenario
         trace?.Complete(tUp, upNs, "failover", "bring-up", "phase", $"{pfA.Name} at {new PciAddress(hostB.RootComplex.Segment, pfA.Bdf)}, VF {vfNumber}");
 
         // The replacement guest reads every unit back.
-        var ioB = new FailoverGuest(b.Engine, guestB.Cpu, guestB.Frontend, o.Timing, o.IoDepth, o.Seed);
+        var ioB = new FailoverGuest(b.Engine, guestB.Cpu, guestB.Frontend, o.Timing, o.IoDepth, o.Seed) { Progress = o.Progress, CompletionsBefore = ioA.CompletionsSoFar };
         var reads = order.Select(u => new GuestRequest(u, false, 0)).ToList();
         int lost = 0, inNew = 0, inOld = 0, torn = 0, verified = 0, errors = 0;
         ulong firstReadDone = 0, firstReadStart = 0;
