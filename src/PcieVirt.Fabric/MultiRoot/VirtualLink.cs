@@ -39,7 +39,7 @@ public struct VlCounters
 /// <summary>
 /// One direction of an MR link divided into virtual links: per-VL flow-control credits (consumed when a TLP is
 /// sent, returned <see cref="VirtualLinkOptions.CreditReturnNs"/> after it has crossed, as UpdateFC DLLPs do,
-/// PCIe Base Spec §2.6.1 and the DLL's flow-control protocol §3.6) and a <see cref="VlArbiter"/> that sets each
+/// PCIe Base Spec §2.6.1 and the Data Link Layer's UpdateFC DLLPs, chapter 3) and a <see cref="VlArbiter"/> that sets each
 /// VL's share of the link rate. TLPs are booked when they become known, with the time they are ready; a booking
 /// never moves afterwards (deterministic, no allocation per TLP). Because of that, a change in which VLs are busy
 /// applies to TLPs booked after it: TLPs booked before keep the share they were given (a bounded transient).
