@@ -28,9 +28,9 @@ public struct VlCounters
     public long Posted, NonPosted, Completions;
     /// <summary>Payload bytes sent.</summary>
     public long PayloadBytes;
-    /// <summary>TLPs that had to wait for credits.</summary>
+    /// <summary>TLPs that credits held back beyond their turn on the VL (the receiver's buffer was full).</summary>
     public long CreditStalls;
-    /// <summary>Total time TLPs waited for credits.</summary>
+    /// <summary>Total time credits held TLPs back beyond their turn.</summary>
     public ulong CreditStallNs;
     /// <summary>Total time TLPs waited for the arbiter and the link beyond their own wire time.</summary>
     public ulong QueueNs;
@@ -103,11 +103,15 @@ public sealed class VlChannel
             throw new ArgumentOutOfRangeException(nameof(payloadBytes), payloadBytes, $"{Name}: payload 0..MPS ({_o.MaxPayloadSize})");
         ref var c = ref _counters[vl];
         int data = FcCredits.DataCredits(payloadBytes);
+        ref ulong classEnd = ref _classEnd[vl * 3 + (int)type];
         ulong t = _credits[vl].WaitFor(type, data, readyNs);
-        if (t > readyNs)
+        // A stall is time the credits held the TLP beyond its turn on its VL (waiting behind the VL's own
+        // earlier TLPs is queueing, not a credit stall).
+        ulong turn = Math.Max(readyNs, classEnd);
+        if (t > turn)
         {
             c.CreditStalls++;
-            c.CreditStallNs += t - readyNs;
+            c.CreditStallNs += t - turn;
         }
         var (_, share) = Arbiter.Admit(vl, Math.Min(nowNs, t), _backlogEnd);
         ulong admit = t;
@@ -117,7 +121,6 @@ public sealed class VlChannel
         // ordering rules (§2.4) order a request only after writes issued before it. While other VLs are
         // backlogged this VL's TLPs leave at its share of the rate; the shares of the backlogged VLs add up to
         // 1, so the link carries no more than its rate while the set of busy VLs is steady.
-        ref ulong classEnd = ref _classEnd[vl * 3 + (int)type];
         ulong start = Math.Max(admit, classEnd);
         ulong end = start + (ulong)Math.Round(wire / share);
         classEnd = end;

@@ -42,7 +42,7 @@ public class VirtualLinkTests
         ulong second = up.Send(1, FcType.Posted, 256, 0);
         Assert.That(second, Is.EqualTo(first + Return + 256 + Overhead));
         Assert.That(up.Counters(1).CreditStalls, Is.EqualTo(1));
-        Assert.That(up.Counters(1).CreditStallNs, Is.EqualTo(first + Return));
+        Assert.That(up.Counters(1).CreditStallNs, Is.EqualTo(Return), "held beyond its turn (after the first TLP) by the UpdateFC delay");
         // Another VL has its own credits and is not held up by VL 1's.
         Assert.That(up.Send(2, FcType.Posted, 256, 0), Is.LessThan(second));
         Assert.That(up.Counters(2).CreditStalls, Is.Zero);
@@ -50,6 +50,19 @@ public class VirtualLinkTests
         ulong later = second + Return + 1;
         Assert.That(up.Send(1, FcType.Posted, 256, later), Is.EqualTo(later + 256 + Overhead));
         Assert.That(up.Counters(1).CreditStalls, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void Too_few_credits_throttle_a_vl_even_on_an_idle_link()
+    {
+        // One posted header credit: every TLP waits for the previous one's UpdateFC (TLP time + return delay).
+        var up = Links(new FcCredits(1, 0, 0, 0, 0, 0)).Upstream;
+        ulong end = 0;
+        for (int i = 0; i < 50; i++) end = up.Send(1, FcType.Posted, 256, 0);
+        Assert.That(end, Is.EqualTo(50UL * (256 + Overhead) + 49 * Return));
+        Assert.That(up.Counters(1).CreditStalls, Is.EqualTo(49));
+        Assert.That(up.Counters(1).Posted, Is.EqualTo(50));
+        Assert.That(up.Counters(1).PayloadBytes, Is.EqualTo(50 * 256));
     }
 
     [Test]
