@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using PcieVirt.Devices.Driver;
 using PcieVirt.Devices.Nvme;
 using PcieVirt.Devices.Nvme.Qos;
@@ -102,8 +103,8 @@ public static class MrIoCommand
     /// <summary>One run's per-host results; <see cref="WindowNs"/> is when the first host finished (all busy until then).</summary>
     sealed record Run(string Name, List<(Vh Vh, WorkloadResult Result, long WindowBytes)> Hosts, ulong WindowNs);
 
-    /// <summary>Runs the scenario; returns the exit code.</summary>
-    public static int Execute(PcieSystem system, MrIoArguments args, TextWriter stdout, TextWriter stderr)
+    /// <summary>Runs the scenario; returns the exit code. With <paramref name="loggerFactory"/>, <c>--trace</c> shows every VL booking.</summary>
+    public static int Execute(PcieSystem system, MrIoArguments args, TextWriter stdout, TextWriter stderr, ILoggerFactory? loggerFactory = null)
     {
         if (system.MultiRoot is not { } mr) return Fail(stderr, "this model has no multi-root section (see devicemodels/mriov-2host.json)");
         var port = mr.Devices.FirstOrDefault(d => d.Raid != null)?.Port;
@@ -123,7 +124,7 @@ public static class MrIoCommand
             PostedOverhead = (int)timing[TimingParameter.TlpOverheadWrite] + PrefixBytes,
             NonPostedOverhead = (int)timing[TimingParameter.TlpOverheadRead] + PrefixBytes,
             CompletionOverhead = (int)timing[TimingParameter.TlpOverheadCompletion] + PrefixBytes,
-        });
+        }, loggerFactory?.CreateLogger(RootComplex.TlpLogCategory));
         links.SetPolicy(args.Policy);
 
         var vhs = new List<Vh>();

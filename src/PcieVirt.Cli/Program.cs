@@ -138,7 +138,7 @@ public static class Program
             "bench" => BenchCommand.Run(session.System.Model, bench!, stdout, stderr),
             "fuzz" => FuzzCommand.Run(session.System.Model, fuzz!, stdout, stderr, loggerFactory),
             "io" => session.Execute([command, .. rest]),
-            "mrio" => MrIoCommand.Execute(session.System, mrio!, stdout, stderr),
+            "mrio" => MrIoCommand.Execute(session.System, mrio!, stdout, stderr, loggerFactory),
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
         };

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace PcieVirt.Fabric.MultiRoot;
 
 /// <summary>Settings of the virtual links of one MR link.</summary>
@@ -52,11 +55,13 @@ public sealed class VlChannel
     readonly ulong[] _classEnd;        // per (VL, class): when its last booked TLP of that class leaves (ordering)
     readonly VlCounters[] _counters;
     readonly VlCreditState[] _credits;
+    readonly ILogger _log;
     ulong _linkFree;
 
-    internal VlChannel(string name, VirtualLinkOptions options)
+    internal VlChannel(string name, VirtualLinkOptions options, ILogger log)
     {
         _o = options;
+        _log = log;
         Name = name;
         Arbiter = new VlArbiter(options.VlCount);
         _nsPerByte = 1 / options.LinkBytesPerNs;
@@ -112,6 +117,7 @@ public sealed class VlChannel
         {
             c.CreditStalls++;
             c.CreditStallNs += t - turn;
+            if (_log.IsEnabled(LogLevel.Trace)) Log.VlCreditStall(_log, Name, vl, type, t - turn);
         }
         var (_, share) = Arbiter.Admit(vl, Math.Min(nowNs, t), _backlogEnd);
         ulong admit = t;
@@ -125,6 +131,7 @@ public sealed class VlChannel
         ulong end = start + (ulong)Math.Round(wire / share);
         classEnd = end;
         if (end > _backlogEnd[vl]) _backlogEnd[vl] = end;
+        if (_log.IsEnabled(LogLevel.Trace)) Log.VlTlp(_log, Name, vl, type, payloadBytes, readyNs, start, end, share);
         if (end > _linkFree) _linkFree = end;
         _credits[vl].Consume(type, data, end + _o.CreditReturnNs);
         switch (type)
@@ -268,15 +275,19 @@ public sealed class MrVirtualLinks
 {
     readonly byte[] _vlOf = new byte[256 * 8]; // (tag, TC) -> VL
 
-    /// <summary>Virtual links with <paramref name="options"/> on <paramref name="linkName"/>.</summary>
-    public MrVirtualLinks(string linkName, VirtualLinkOptions? options = null)
+    /// <summary>
+    /// Virtual links with <paramref name="options"/> on <paramref name="linkName"/>; <paramref name="logger"/>
+    /// (Trace level) logs every TLP booked and every credit stall.
+    /// </summary>
+    public MrVirtualLinks(string linkName, VirtualLinkOptions? options = null, ILogger? logger = null)
     {
+        var log = logger ?? NullLogger.Instance;
         Options = options ?? new VirtualLinkOptions();
         if (Options.VlCount is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(options), Options.VlCount, "1..8 virtual links");
         if (!(Options.LinkBytesPerNs > 0)) throw new ArgumentOutOfRangeException(nameof(options), Options.LinkBytesPerNs, "link rate must be positive");
         Options.Credits.Validate();
-        Upstream = new VlChannel($"{linkName} up", Options);
-        Downstream = new VlChannel($"{linkName} down", Options);
+        Upstream = new VlChannel($"{linkName} up", Options, log);
+        Downstream = new VlChannel($"{linkName} down", Options, log);
         // Default map: VH tag t to VL t mod VlCount, every TC alike (tag 0, the management VH, on VL 0).
         for (int tag = 0; tag < 256; tag++)
             for (int tc = 0; tc < 8; tc++) _vlOf[tag * 8 + tc] = (byte)(tag % Options.VlCount);
