@@ -119,15 +119,15 @@ public sealed class VlChannel
             c.CreditStallNs += t - turn;
             if (_log.IsEnabled(LogLevel.Trace)) Log.VlCreditStall(_log, Name, vl, type, t - turn);
         }
-        var (_, share) = Arbiter.Admit(vl, Math.Min(nowNs, t), _backlogEnd);
-        ulong admit = t;
+        // Which VLs are busy is judged at the booking's simulated time (or the TLP's, if earlier).
+        double share = Arbiter.ShareOf(vl, Math.Min(nowNs, t), _backlogEnd);
         double wire = (payloadBytes + Overhead(type)) * _nsPerByte;
         // TLPs of one class on one VL leave in the order they were booked. Across classes a TLP booked now does
         // not wait for TLPs booked earlier for a later time (they were not yet issued when it was); the
         // ordering rules (§2.4) order a request only after writes issued before it. While other VLs are
         // backlogged this VL's TLPs leave at its share of the rate; the shares of the backlogged VLs add up to
         // 1, so the link carries no more than its rate while the set of busy VLs is steady.
-        ulong start = Math.Max(admit, classEnd);
+        ulong start = Math.Max(t, classEnd);
         ulong end = start + (ulong)Math.Round(wire / share);
         classEnd = end;
         if (end > _backlogEnd[vl]) _backlogEnd[vl] = end;

@@ -52,23 +52,22 @@ public sealed class VlArbiter
     }
 
     /// <summary>
-    /// Admits a TLP of <paramref name="vl"/> at <paramref name="readyNs"/>, given each VL's backlog end
-    /// (<paramref name="backlogEndNs"/>: when its last booked TLP leaves; a VL is backlogged when that is later than
-    /// <paramref name="readyNs"/>). Returns the time it may start and the share of the link rate it gets (0 &lt; share &lt;= 1).
+    /// The share of the link rate (0 &lt; share &lt;= 1) a TLP of <paramref name="vl"/> gets when booked at
+    /// <paramref name="atNs"/>, given each VL's backlog end (<paramref name="backlogEndNs"/>: when its last booked
+    /// TLP leaves; a VL is backlogged when that is later than <paramref name="atNs"/>).
     /// </summary>
-    public (ulong StartNs, double Share) Admit(int vl, ulong readyNs, ReadOnlySpan<ulong> backlogEndNs)
+    public double ShareOf(int vl, ulong atNs, ReadOnlySpan<ulong> backlogEndNs)
     {
-        ulong start = readyNs;
         if (Policy == VlArbitrationPolicy.StrictPriority)
         {
             // A higher VL with traffic waiting takes the link: this VL gets only a residual share (see the remarks).
             for (int j = 0; j < vl; j++)
-                if (backlogEndNs[j] > start) return (start, StrictResidualShare);
-            return (start, 1.0);
+                if (backlogEndNs[j] > atNs) return StrictResidualShare;
+            return 1.0;
         }
         int active = _weights[vl];
         for (int j = 0; j < _weights.Length; j++)
-            if (j != vl && backlogEndNs[j] > start) active += _weights[j];
-        return (start, (double)_weights[vl] / active);
+            if (j != vl && backlogEndNs[j] > atNs) active += _weights[j];
+        return (double)_weights[vl] / active;
     }
 }

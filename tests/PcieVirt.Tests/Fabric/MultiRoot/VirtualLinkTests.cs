@@ -142,6 +142,26 @@ public class VirtualLinkTests
     const double VlArbitrationPolicy_Residual = VlArbiter.StrictResidualShare;
 
     [Test]
+    public void The_arbiter_shares_by_the_weights_of_the_backlogged_vls_only()
+    {
+        var a = new VlArbiter(4);
+        a.SetWeight(1, 3);
+        a.SetWeight(2, 1);
+        a.SetWeight(3, 4);
+        ulong[] backlog = [0, 500, 500, 0]; // VLs 1 and 2 busy until 500 ns, 0 and 3 idle
+        Assert.That(a.ShareOf(1, 100, backlog), Is.EqualTo(0.75));
+        Assert.That(a.ShareOf(2, 100, backlog), Is.EqualTo(0.25));
+        Assert.That(a.ShareOf(3, 100, backlog), Is.EqualTo(0.5), "4 of 3 + 1 + 4");
+        Assert.That(a.ShareOf(2, 500, backlog), Is.EqualTo(1.0), "at 500 ns VL 1's backlog has left");
+        a.Policy = VlArbitrationPolicy.StrictPriority;
+        Assert.That(a.ShareOf(1, 100, backlog), Is.EqualTo(1.0));
+        Assert.That(a.ShareOf(2, 100, backlog), Is.EqualTo(VlArbiter.StrictResidualShare));
+        Assert.That(a.ShareOf(0, 100, backlog), Is.EqualTo(1.0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new VlArbiter(9));
+        Assert.Throws<ArgumentOutOfRangeException>(() => a.SetWeight(4, 1));
+    }
+
+    [Test]
     public void Vh_tags_and_traffic_classes_map_to_vls()
     {
         var links = Links(FcCredits.Infinite);
