@@ -30,7 +30,7 @@ public static class Program
 
         string command = parsed.Rest[0];
         string[] rest = [.. parsed.Rest.Skip(1)];
-        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench" or "explain" or "fuzz" or "failover"))
+        if (command is not ("lspci" or "setpci" or "shell" or "demo" or "io" or "bench" or "explain" or "fuzz" or "failover" or "mrio"))
         {
             stderr.WriteLine($"pcievirt: unknown command '{command}'\n{Usage}");
             return 2;
@@ -111,6 +111,17 @@ public static class Program
             }
         }
 
+        MrIoArguments? mrio = null;
+        if (command == "mrio")
+        {
+            (mrio, string? mrioError) = MrIoArguments.Parse(rest);
+            if (mrio is null)
+            {
+                stderr.WriteLine($"pcievirt mrio: {mrioError}\n{MrIoArguments.Usage}");
+                return 2;
+            }
+        }
+
         var trace = traceOut is null ? null : new SessionTrace();
         var loggerFactory = LoggerFactory.Create(b =>
         {
@@ -146,6 +157,7 @@ public static class Program
             "fuzz" => FuzzCommand.Run(session.System.Model, fuzz!, stdout, stderr, loggerFactory),
             "failover" => FailoverCommand.Run(session.System.Model, failover!, stdout, stderr),
             "io" => session.Execute([command, .. rest]),
+            "mrio" => MrIoCommand.Execute(session.System, mrio!, stdout, stderr, loggerFactory),
             "shell" => RunShell(session, rest, stdin, stderr),
             _ => session.Execute([command, .. rest]),
         };
@@ -205,6 +217,10 @@ public static class Program
              [--verify] [--seed S] [--json] [--trace-out FILE.json]
                                     fio-like workload through the reference NVMe driver; IOPS, bandwidth and
                                     latency percentiles in virtual time
+          mrio [--weights W0:W1] [--policy wrr|strict] [--ops N] [--bs SIZE] [--iodepth N] [--link GENxWIDTH] [--json]
+                                    multi-root model: every host saturates its own PF of the shared controller at
+                                    once; isolation probes, per-host IOPS/bandwidth/latency, each VH's share of the
+                                    MR link under VL arbitration, then one host alone (work conserving), VL counters
           bench paths [--rw …] [--bs SIZE] [--iodepth N] [--ops N] [--seed S] [--paths LIST] [--json]
              [--trace-out FILE.json] [--plot FILE.png|FILE.svg]
                                     the same workload through bare metal, an assigned VF, the paravirtual

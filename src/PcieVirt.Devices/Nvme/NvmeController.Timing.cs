@@ -87,14 +87,26 @@ public sealed partial class NvmeController
         ulong service = CommandOverheadNs + _result.ServiceNs;
         if (_inflightCount == _inflight.Length) Array.Resize(ref _inflight, Math.Max(16, _inflight.Length * 2)); // grows with queue depth, not per command
         ref var e = ref _inflight[_inflightCount++];
-        ulong before = 0, after = 0;
-        if (Transport is { } t)
+        ulong before = 0, after = 0, mediaDone;
+        if (Transport is INvmeTimedTransport timed)
         {
+            // A shared-link transport books each transfer at the time it happens.
             ulong stall = (_function?.Upstream?.StallNs ?? 0) - _stallAtFetch;
-            before = t.BeforeMediaNs(_dmaReadRequests, _dmaReadBytes, stall);
-            after = t.AfterMediaNs(_dmaWriteBytes + NvmeCompletion.Size);
+            before = timed.BeforeMediaNs(fetchedAt, _dmaReadRequests, _dmaReadBytes, stall);
+            mediaDone = Media!.Schedule(fetchedAt + before, service);
+            after = timed.AfterMediaNs(mediaDone, _dmaWriteBytes + NvmeCompletion.Size);
         }
-        e.DoneNs = Media!.Schedule(fetchedAt + before, service) + after;
+        else
+        {
+            if (Transport is { } t)
+            {
+                ulong stall = (_function?.Upstream?.StallNs ?? 0) - _stallAtFetch;
+                before = t.BeforeMediaNs(_dmaReadRequests, _dmaReadBytes, stall);
+                after = t.AfterMediaNs(_dmaWriteBytes + NvmeCompletion.Size);
+            }
+            mediaDone = Media!.Schedule(fetchedAt + before, service);
+        }
+        e.DoneNs = mediaDone + after;
         e.TransportBeforeNs = before;
         e.TransportAfterNs = after;
         e.FetchedNs = fetchedAt;

@@ -68,6 +68,12 @@ public sealed class MrLink
         return (byte)_nextTag++;
     }
 
+    /// <summary>
+    /// The link's virtual links (per-VL credits and arbitration for timed traffic), or null when not modelled
+    /// (the default: counting only). Set by whoever times the link.
+    /// </summary>
+    public MrVirtualLinks? VirtualLinks { get; set; }
+
     internal void Add(int tag, MrTlpKind kind) => _counts[(IsTagged ? tag : 0) * Kinds + (int)kind]++;
 
     public override string ToString() => Name;
