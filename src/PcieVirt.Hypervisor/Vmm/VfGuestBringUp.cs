@@ -5,23 +5,28 @@ using PcieVirt.Fabric;
 using PcieVirt.Hypervisor.Guest;
 using PcieVirt.Hypervisor.Sim;
 using PcieVirt.Hypervisor.Timing;
-using PcieVirt.Hypervisor.Vmm;
 using PcieVirt.Pci.Capabilities;
 
-namespace PcieVirt.Hypervisor.Failover;
+namespace PcieVirt.Hypervisor.Vmm;
 
 /// <summary>A guest running on a host's hypervisor with one VF of a RAID controller PF assigned.</summary>
-internal sealed record VfGuest(VirtualMachine Vm, AssignedFunction Assigned, NvmeController VfController, NvmeFrontend Frontend, CpuTimeline Cpu);
+internal sealed record VfGuest(VirtualMachine Vm, AssignedFunction Assigned, NvmeController VfController, NvmeDriver Driver,
+    NvmeFrontend Frontend, CpuTimeline Cpu, PcieVirt.Hypervisor.Iommu.Iommu Iommu);
 
 /// <summary>
 /// What one host does to give a guest a VF (as <c>Paths/VfPath</c> does for the single-host bench): the
 /// host's PF driver brings the PF up, SR-IOV is enabled through the host OS, the VF's secondary controller
 /// is provisioned and brought online, the hypervisor puts an IOMMU in front of the host's DMA, creates the
-/// VM and assigns the VF; the guest's NVMe driver then initialises the VF through its own view.
+/// VM and assigns the VF; the guest's NVMe driver then initialises the VF through its own view. Used by the
+/// VF path of <c>bench paths</c> and by both hosts of the failover scenario.
 /// </summary>
 internal static class VfGuestBringUp
 {
-    public static VfGuest Start(BenchHost b, int pfIndex, int vfNumber, string vmName, int depth, ulong guestMemory = 64UL << 20)
+    /// <summary>Unit of guest I/O the failover scenario uses (bytes).</summary>
+    public const int DefaultIoBytes = 4096;
+
+    public static VfGuest Start(BenchHost b, int pfIndex, int vfNumber, string vmName, int depth, ulong guestMemory = 64UL << 20,
+        int ioBytes = DefaultIoBytes, string? cpuName = null)
     {
         var t = b.Timing;
         var pfBus = b.HostBus(b.PfAddress);
@@ -52,9 +57,9 @@ internal static class VfGuestBringUp
         guestDriver.Initialize();
         b.Time(vfController, Transport.For(t));
         var volume = b.Device.Engine.FindVolume(b.Volume) ?? throw new InvalidOperationException($"no volume '{b.Volume}'");
-        var fe = new NvmeFrontend(vmName, guestDriver, assigned, depth, FailoverGuest.UnitBytes, b.Device.NamespaceOf(volume));
-        var cpu = new CpuTimeline(new SerialActor($"{vmName}.vcpu0", isHostCpu: false), new LatencyBreakdown(depth));
-        return new VfGuest(vm, assigned, vfController, fe, cpu);
+        var fe = new NvmeFrontend(vmName, guestDriver, assigned, depth, ioBytes, b.Device.NamespaceOf(volume));
+        var cpu = new CpuTimeline(new SerialActor(cpuName ?? $"{vmName}.vcpu0", isHostCpu: false), new LatencyBreakdown(depth));
+        return new VfGuest(vm, assigned, vfController, guestDriver, fe, cpu, iommu);
     }
 
     static void Provision(NvmeDriver pf, ushort cntlid, int action, int resource, int count)
