@@ -24,12 +24,7 @@ public static class TraceEventWriter
             var tids = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var (track, s) in Lanes(trace.Spans))
             {
-                if (!tids.TryGetValue(track, out int tid))
-                {
-                    tid = tids.Count + 1;
-                    tids.Add(track, tid);
-                    Metadata(w, "thread_name", pid + 1, tid, track);
-                }
+                int tid = TrackId(w, tids, pid + 1, track);
                 w.WriteStartObject();
                 w.WriteString("name", Name(s.Component));
                 w.WriteString("cat", s.Track);
@@ -67,12 +62,7 @@ public static class TraceEventWriter
             var tids = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var e in trace.Events)
             {
-                if (!tids.TryGetValue(e.Track, out int tid))
-                {
-                    tid = tids.Count + 1;
-                    tids.Add(e.Track, tid);
-                    Metadata(w, "thread_name", pid + 1, tid, e.Track);
-                }
+                int tid = TrackId(w, tids, pid + 1, e.Track);
                 w.WriteStartObject();
                 w.WriteString("name", e.Name);
                 w.WriteString("cat", e.Category);
@@ -141,6 +131,16 @@ public static class TraceEventWriter
             foreach (var (lane, s) in laned.OrderBy(x => x.Lane))
                 yield return (lane == 0 ? track : $"{track} +{lane}", s);
         }
+    }
+
+    /// <summary>The thread id of <paramref name="track"/> in process <paramref name="pid"/>, naming it on first use.</summary>
+    static int TrackId(Utf8JsonWriter w, Dictionary<string, int> tids, int pid, string track)
+    {
+        if (tids.TryGetValue(track, out int tid)) return tid;
+        tid = tids.Count + 1;
+        tids.Add(track, tid);
+        Metadata(w, "thread_name", pid, tid, track);
+        return tid;
     }
 
     static void Metadata(Utf8JsonWriter w, string kind, int pid, int tid, string name)
