@@ -34,9 +34,24 @@ public sealed class ConfigTarget : IFuzzTarget
     /// <inheritdoc/>
     public void Run(ReadOnlySpan<byte> input)
     {
-        // A config write can change routing, VF population and BAR placement; a fresh system per writing input
-        // keeps each input's outcome independent of the ones before it (AFL++ needs that for stable coverage).
         if (_dirty) Build();
+        try
+        {
+            RunRecords(input);
+            CheckReadOnly();
+        }
+        finally
+        {
+            // A config write can change routing, VF population and BAR placement; a fresh system after each
+            // writing input keeps every input's outcome (and coverage) independent of the ones before it, which
+            // AFL++ needs for stable paths. Rebuilding here, not before the next input, charges the build's
+            // coverage to the input that caused it.
+            if (_dirty) Build();
+        }
+    }
+
+    void RunRecords(ReadOnlySpan<byte> input)
+    {
         for (int i = 0; i + RecordSize <= input.Length; i += RecordSize)
         {
             var r = input.Slice(i, RecordSize);
@@ -69,7 +84,6 @@ public sealed class ConfigTarget : IFuzzTarget
                 throw new HarnessException($"record {i / RecordSize}: {(read ? "read" : "write")} {address} +0x{offset:x3} w{width} = 0x{value:x8} threw {e.GetType().Name}: {e.Message}", e);
             }
         }
-        CheckReadOnly();
     }
 
     void Build()

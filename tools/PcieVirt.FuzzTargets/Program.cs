@@ -58,17 +58,21 @@ public static class Program
             Console.WriteLine($"{failures.Count} failures");
             return failures.Count == 0 ? 0 : 1;
         }
-        IFuzzTarget target;
-        try { target = Create(args[0]); }
-        catch (ArgumentException e) { Console.Error.WriteLine(e.Message); return 2; }
+        string name = args[0];
+        if (Array.IndexOf(Targets, name) < 0) { Console.Error.WriteLine($"unknown target '{name}' (expected {string.Join(", ", Targets)})"); return 2; }
         if (args.Length > 1)
         {
-            foreach (var file in args.Skip(1)) target.Run(File.ReadAllBytes(file));
+            var once = Create(name);
+            foreach (var file in args.Skip(1)) once.Run(File.ReadAllBytes(file));
             return 0;
         }
-        // Persistent mode: the target (and the platform it built) lives across inputs.
+        // Persistent mode: the target (and the platform it built) lives across inputs. It is created inside the
+        // loop because instrumented code may only run once SharpFuzz has mapped AFL++'s coverage memory; before
+        // that, the first instrumented branch faults with an AccessViolationException.
+        IFuzzTarget? target = null;
         Fuzzer.Run(stream =>
         {
+            target ??= Create(name);
             using var ms = new MemoryStream();
             stream.CopyTo(ms);
             target.Run(ms.GetBuffer().AsSpan(0, (int)ms.Length));
