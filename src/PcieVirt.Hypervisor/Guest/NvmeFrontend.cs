@@ -128,28 +128,11 @@ public sealed class NvmeFrontend : IBlockFrontend, INvmeCommandObserver
     {
         if (_breakdown is not { } b || r.SqId != _q.Qid) return;
         int slot = _slotOfCid[r.CommandId];
-        ulong link = r.TransportBeforeNs + r.TransportAfterNs;
-        ulong total = r.CompletedAtNs - r.FetchedAtNs;
-        ulong firmware = Math.Min(_firmwareNs, total - Math.Min(total, link));
-        b.Charge(slot, IoComponent.Link, link);
-        b.Charge(slot, IoComponent.Controller, firmware);
-        ulong media = total - Math.Min(total, link + firmware);
-        b.Charge(slot, IoComponent.Media, media);
-        if (Trace is { } trace) TraceDevice(trace, r, firmware, media, slot);
+        var time = DeviceTime.Of(r, _firmwareNs);
+        time.Charge(b, slot);
+        if (Trace is { } trace) time.Trace(trace, r, slot);
     }
 
     /// <summary>Where device-side steps are recorded (null: not recorded).</summary>
     public PathTrace? Trace { get; set; }
-
-    /// <summary>Records the device-side steps of a completed command on the "device" track.</summary>
-    internal static void TraceDevice(PathTrace trace, in NvmeCommandRecord r, ulong firmware, ulong media, int slot)
-    {
-        ulong service = firmware + media;
-        ulong mediaEnd = r.CompletedAtNs - r.TransportAfterNs;
-        trace.Add(r.FetchedAtNs, r.TransportBeforeNs, "device", IoComponent.Link, slot);
-        trace.Add(mediaEnd - Math.Min(mediaEnd, service), firmware, "device", IoComponent.Controller, slot);
-        trace.Add(mediaEnd - Math.Min(mediaEnd, media), media, "device", IoComponent.Media, slot);
-        trace.Add(mediaEnd, r.TransportAfterNs, "device", IoComponent.Link, slot);
-    }
-
 }

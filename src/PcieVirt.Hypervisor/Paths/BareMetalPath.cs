@@ -27,7 +27,7 @@ internal static class BareMetalPath
         uint nsid = b.Device.NamespaceOf(b.Device.Engine.FindVolume(b.Volume)!);
         var fe = new NvmeFrontend("baremetal", driver, bus, o.Workload.IoDepth, o.Workload.BlockSize, nsid);
         var controller = b.Device.Primary;
-        b.Time(controller, Transport.For(t));
+        b.Time(controller);
         var breakdown = new LatencyBreakdown(o.Workload.IoDepth);
         var cpu = new CpuTimeline(new SerialActor("cpu0", isHostCpu: false), breakdown);
         fe.ChargeDeviceTime(breakdown, t[TimingParameter.ControllerFirmware]);

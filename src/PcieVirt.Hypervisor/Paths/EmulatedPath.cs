@@ -22,7 +22,6 @@ internal sealed class EmulatedPath : SoftwarePath, IAsyncNamespaceBackend
     readonly (ulong, int)[] _gpaSegments = new (ulong, int)[1024];
     readonly int[] _slotByAsync = new int[65536];
     NvmeFrontend? _fe;
-    BlockWorkload? _w;
 
     EmulatedPath(PlatformModel model, PathOptions o) : base(model, o, "vmm") => _dev = new EmulatedNvmeDevice(Vm, T, this);
 
@@ -45,7 +44,7 @@ internal sealed class EmulatedPath : SoftwarePath, IAsyncNamespaceBackend
             OnAfterReap = Irq.Acknowledge,
             OnIdle = GuestInterrupts.Halt,
         };
-        var w = _w = new BlockWorkload(B.Engine, Vcpu, _fe, o.Workload, T);
+        var w = new BlockWorkload(B.Engine, Vcpu, _fe, o.Workload, T);
         w.Progress = o.Progress;
         _dev.DoorbellRung = at => Thread.Schedule(VmmWork.GuestQueue, at);
         _dev.InterruptRaised = vector => Irq.Inject(w, Vcpu, vector, Thread.Timeline.Cursor);

@@ -110,14 +110,14 @@ public sealed class BenchHost
     /// Puts <paramref name="controller"/> in timed mode on the host's clock: a media model with one channel
     /// per member drive of the volume, PCIe transport timing, firmware overhead; the engine polls it.
     /// </summary>
-    public void Time(NvmeController controller, INvmeTransportTiming? transport)
+    public void Time(NvmeController controller)
     {
         var clock = RootComplex.Clock;
         controller.Clock = () => clock.Now;
         var v = Device.Engine.FindVolume(Volume);
         int drives = v is PcieVirt.Devices.Raid.RaidVolume rv ? rv.Members.Count : 1;
         controller.Media ??= new NvmeMediaModel(Math.Max(1, drives));
-        controller.Transport = transport;
+        controller.Transport = new PcieTransportTiming(Timing);
         controller.CommandOverheadNs = Timing[TimingParameter.ControllerFirmware];
         Engine.AddSource(new ControllerTimer(controller));
     }

@@ -16,7 +16,7 @@ namespace PcieVirt.Hypervisor.Vmm;
 /// </summary>
 public sealed class HostStorageStack : INvmeCommandObserver
 {
-    readonly ulong[] _link = new ulong[65536], _firmware = new ulong[65536], _media = new ulong[65536];
+    readonly DeviceTime[] _deviceTime = new DeviceTime[65536]; // by CID of the PF command
     readonly ulong _firmwareNs, _msiFlightNs;
 
     /// <summary>Builds the stack on <paramref name="host"/>'s PF for a disk of <paramref name="diskBytes"/> bytes, completions to <paramref name="sink"/>.</summary>
@@ -37,7 +37,7 @@ public sealed class HostStorageStack : INvmeCommandObserver
         Disk = new VirtualDisk(File, Layer, host.RootComplex.HostMemory, sink, new VirtualDiskOptions { MaxOutstanding = Math.Max(32, depth) });
         _firmwareNs = host.Timing[TimingParameter.ControllerFirmware];
         _msiFlightNs = host.Timing[TimingParameter.PostedWriteLatency];
-        host.Time(host.Device.Primary, Transport.For(host.Timing));
+        host.Time(host.Device.Primary);
         host.Device.Primary.Observer = this;
     }
 
@@ -52,21 +52,13 @@ public sealed class HostStorageStack : INvmeCommandObserver
     /// <summary>Charges the device time of the PF command being completed now (inside a Poll) to <paramref name="slot"/>.</summary>
     public void ChargeCompletedCommand(LatencyBreakdown breakdown, int slot)
     {
-        ushort cid = Layer.LastCompletedCommandId;
-        breakdown.Charge(slot, IoComponent.Link, _link[cid] + _msiFlightNs);
-        breakdown.Charge(slot, IoComponent.Controller, _firmware[cid]);
-        breakdown.Charge(slot, IoComponent.Media, _media[cid]);
+        _deviceTime[Layer.LastCompletedCommandId].Charge(breakdown, slot, _msiFlightNs);
     }
 
     void INvmeCommandObserver.OnCommandCompleted(in NvmeCommandRecord r)
     {
-        ulong link = r.TransportBeforeNs + r.TransportAfterNs;
-        ulong total = r.CompletedAtNs - r.FetchedAtNs;
-        ulong firmware = Math.Min(_firmwareNs, total - Math.Min(total, link));
-        _link[r.CommandId] = link;
-        _firmware[r.CommandId] = firmware;
-        _media[r.CommandId] = total - Math.Min(total, link + firmware);
-        if (Trace is { } trace) NvmeFrontend.TraceDevice(trace, r, firmware, _media[r.CommandId], -1);
+        var time = _deviceTime[r.CommandId] = DeviceTime.Of(r, _firmwareNs);
+        if (Trace is { } trace) time.Trace(trace, r, -1);
     }
 
     /// <summary>Where the PF's device-side steps are recorded (null: not recorded).</summary>

@@ -55,7 +55,7 @@ internal static class VfGuestBringUp
             AdvanceClock = b.RootComplex.Clock.Advance,
         });
         guestDriver.Initialize();
-        b.Time(vfController, Transport.For(t));
+        b.Time(vfController);
         var volume = b.Device.Engine.FindVolume(b.Volume) ?? throw new InvalidOperationException($"no volume '{b.Volume}'");
         var fe = new NvmeFrontend(vmName, guestDriver, assigned, depth, ioBytes, b.Device.NamespaceOf(volume));
         var cpu = new CpuTimeline(new SerialActor(cpuName ?? $"{vmName}.vcpu0", isHostCpu: false), new LatencyBreakdown(depth));
